@@ -1,0 +1,77 @@
+"""`make bench`: figures for the things whose speed the project cares about.
+
+Each benchmark repeats its work a few times and prints the minimum, median and maximum.
+Benchmarks print; they never pass or fail on a time, so a busy machine cannot make them flake.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+IMAGE = os.environ.get("MAILSTACK_IMAGE", "localhost/mailstack-debian:bookworm")
+BIN = Path(sys.executable).parent
+
+
+def timed(work: Callable[[], None], runs: int) -> list[float]:
+    """Wall times in seconds of `runs` calls of `work`."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def report(name: str, times: list[float], unit: str = "s") -> None:
+    scale = 1000.0 if unit == "ms" else 1.0
+    low, mid, high = min(times), statistics.median(times), max(times)
+    print(
+        f"{name:<44} min {low * scale:8.2f} {unit}   median {mid * scale:8.2f} {unit}"
+        f"   max {high * scale:8.2f} {unit}   ({len(times)} runs)"
+    )
+
+
+def cli_startup() -> None:
+    subprocess.run([str(BIN / "mailstack"), "--version"], check=True, capture_output=True)
+
+
+def container_boot() -> None:
+    """Start a container from the base image and wait until systemd reports it is up."""
+    name = f"mailstack-bench-{os.getpid()}"
+    subprocess.run(
+        ["podman", "run", "-d", "--name", name, "--systemd=always", IMAGE],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = subprocess.run(
+                ["podman", "exec", name, "systemctl", "is-system-running"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            if state in {"running", "degraded"}:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"systemd in {name} did not come up within 60 s")
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", name], check=True, capture_output=True)
+
+
+def main() -> int:
+    print(f"mailstack benchmarks on {os.cpu_count()} cores")
+    report("CLI start (`mailstack --version`)", timed(cli_startup, 10), "ms")
+    report("container boot to systemd up (base image)", timed(container_boot, 3))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""Bad input to the `common` role fails the play before any task touches the host.
+
+Each case runs the real role with ansible-playbook against localhost in check mode with no
+fact gathering: a correct input would only be simulated, and a bad one must stop the play at
+the argument-spec validation or at the role's own input checks, naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# The tools of the environment that runs the tests, whatever PATH says.
+BIN = Path(sys.executable).parent
+
+PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: common
+"""
+
+
+def run_common(tmp_path: Path, extra_vars: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAY)
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    return subprocess.run(
+        [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "--check",
+            "--extra-vars",
+            json.dumps(extra_vars),
+            str(playbook),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "field", "problem"),
+    [
+        ({"common__fqdn": "mx1.example.test", "common__packages": "file"}, "common__packages", ""),
+        (
+            {"common__fqdn": "mx1.example.test", "common__apt_cache_valid_time": "soon"},
+            "common__apt_cache_valid_time",
+            "",
+        ),
+        ({"common__fqdn": "mx1"}, "common__fqdn", "at least two labels"),
+        ({"common__fqdn": "-mx1.example.test"}, "common__fqdn", "DNS names"),
+        ({"common__fqdn": "mx_1.example.test"}, "common__fqdn", "DNS names"),
+        (
+            {"common__fqdn": "mx1.example.test", "common__timezone": "Paris; rm"},
+            "common__timezone",
+            "",
+        ),
+    ],
+)
+def test_bad_input_fails_before_any_change(
+    tmp_path: Path, extra_vars: dict[str, object], field: str, problem: str
+) -> None:
+    result = run_common(tmp_path, extra_vars)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert field in out
+    assert problem in out
+    # The failure came from validation: no task that changes the host was reached.
+    assert "Install the base packages" not in out, out
