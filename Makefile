@@ -75,7 +75,7 @@ molecule: $(STAMP) platform ## every Molecule scenario: converge, idempotence, v
 	@bash molecule/platform/run-scenarios.sh
 
 bench: $(STAMP) platform ## benchmarks that print figures
-	python tests/bench/run.py
+	python -m tests.bench.run
 
 lock: ## re-resolve the pinned versions in constraints.txt from a fresh environment
 	@rm -rf .cache/lock-venv

@@ -3,9 +3,207 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
 
 from mailstack import __version__
+from mailstack.dnssource import CacheSource, DnsSource, RecordingSource, Source
+from mailstack.inventory import Inventory, load
+from mailstack.plan import Plan, build
+from mailstack.problems import DescriptionError, Problem, Problems
+
+DEFAULT_INVENTORY = "inventories/lab"
+
+
+class Output:
+    """Plain text when piped, colour on a terminal (unless NO_COLOR is set)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.colour = stream.isatty() and "NO_COLOR" not in os.environ
+
+    def paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.colour else text
+
+    def problem(self, p: Problem) -> None:
+        label = self.paint(p.severity, "31;1" if p.severity == "error" else "33")
+        print(f"{label}: {p.path}: {p.message}", file=self.stream)
+
+    def problems(self, problems: Problems) -> None:
+        for p in problems.items:
+            self.problem(p)
+
+
+def _inventory(args: argparse.Namespace) -> Inventory:
+    return load(Path(args.inventory))
+
+
+def _source(
+    args: argparse.Namespace, inventory: Inventory
+) -> tuple[Source, RecordingSource | None]:
+    cache = CacheSource.load(inventory.spf_cache)
+    if getattr(args, "resolver", None) is None:
+        return cache, None
+    recording = RecordingSource(DnsSource(args.resolver, args.resolver_port), cache)
+    return recording, recording
+
+
+def _plan(args: argparse.Namespace, err: Output) -> tuple[Inventory, Plan] | None:
+    """Load and plan; print every problem; None when there are errors."""
+    try:
+        inventory = _inventory(args)
+    except DescriptionError as exc:
+        err.problems(exc.problems)
+        return None
+    source, recording = _source(args, inventory)
+    plan = build(inventory, source)
+    problems = Problems()
+    problems.extend(inventory.problems)
+    if recording is not None:
+        for change in recording.changes:
+            problems.warning(str(inventory.spf_cache), change)
+    problems.extend(plan.problems)
+    plan.problems = problems
+    err.problems(problems)
+    if problems.errors:
+        return None
+    return inventory, plan
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    err = Output(sys.stderr)
+    result = _plan(args, err)
+    if result is None:
+        return 1
+    inventory, plan = result
+    d = inventory.description
+    print(
+        f"{args.inventory}: valid: {len(d.domains)} domain(s), {len(d.hosts)} host(s),"
+        f" {len(plan.zones)} zone(s), {len(plan.records)} record(s),"
+        f" {len(plan.problems.warnings)} warning(s)"
+    )
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    err = Output(sys.stderr)
+    result = _plan(args, err)
+    if result is None:
+        return 1
+    _, plan = result
+    if args.json:
+        data = {
+            "zones": list(plan.zones),
+            "dnssec": sorted(plan.dnssec),
+            "records": [
+                {
+                    "zone": r.zone,
+                    "name": r.name,
+                    "subdomain": r.subdomain,
+                    "type": r.rtype,
+                    "ttl": r.ttl,
+                    "data": r.rdata,
+                    "key": r.key,
+                }
+                for r in plan.records
+            ],
+            "mta_sts_policies": plan.policies,
+            "warnings": [{"path": p.path, "message": p.message} for p in plan.problems.warnings],
+        }
+        json.dump(data, sys.stdout, indent=2)
+        print()
+        return 0
+    width = max((len(r.name) for r in plan.records), default=10)
+    for zone in plan.zones:
+        dnssec = "DNSSEC on" if zone in plan.dnssec else "DNSSEC off"
+        print(f"zone {zone} ({len(plan.zone_records(zone))} records, {dnssec})")
+        for r in plan.zone_records(zone):
+            print(f"  {r.name:<{width}}  {r.ttl:>6}  {r.rtype:<5}  {r.rdata}")
+    return 0
+
+
+def cmd_zone(args: argparse.Namespace) -> int:
+    from mailstack.zonefile import Soa, render  # noqa: PLC0415
+
+    err = Output(sys.stderr)
+    result = _plan(args, err)
+    if result is None:
+        return 1
+    _, plan = result
+    zone = args.zone.lower().removesuffix(".")
+    if zone not in plan.zones:
+        print(f"error: {zone} is not one of the zones: {', '.join(plan.zones)}", file=sys.stderr)
+        return 1
+    soa = None
+    if args.nameserver:
+        soa = Soa(
+            primary_ns=args.nameserver[0],
+            hostmaster=args.hostmaster or f"hostmaster.{zone}",
+            serial=args.serial,
+            nameservers=tuple(args.nameserver),
+        )
+    sys.stdout.write(render(zone, plan.zone_records(zone), soa=soa))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from mailstack.verify import VerifyError, verify  # noqa: PLC0415
+
+    err = Output(sys.stderr)
+    result = _plan(args, err)
+    if result is None:
+        return 1
+    _, plan = result
+    zone = args.zone.lower().removesuffix(".")
+    if zone not in plan.zones:
+        print(f"error: {zone} is not one of the zones: {', '.join(plan.zones)}", file=sys.stderr)
+        return 1
+    records = plan.zone_records(zone)
+    try:
+        findings = verify(records, args.nameserver, port=args.port)
+    except VerifyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for finding in findings:
+        print(finding)
+    names = len({(r.name, r.rtype) for r in records})
+    if findings:
+        print(
+            f"{zone}: {len(findings)} of {names} record sets missing or different"
+            f" at {args.nameserver}"
+        )
+        return 1
+    print(f"{zone}: all {names} record sets served as planned by {args.nameserver}")
+    return 0
+
+
+def cmd_spf_refresh(args: argparse.Namespace) -> int:
+    from mailstack import spf  # noqa: PLC0415
+
+    err = Output(sys.stderr)
+    try:
+        inventory = _inventory(args)
+    except DescriptionError as exc:
+        err.problems(exc.problems)
+        return 1
+    cache = CacheSource(inventory.spf_cache)
+    old = CacheSource.load(inventory.spf_cache)
+    recording = RecordingSource(DnsSource(args.resolver, args.resolver_port), cache)
+    plan = build(inventory, recording)
+    for d in inventory.description.domains:
+        if d.spf is not None and d.spf.flatten:
+            spf.flatten(d.name, [s.term() for s in d.spf.senders], "-all", recording)
+    changed = [k for k in cache.answers if old.answers.get(k, "absent") != cache.answers[k]]
+    cache.save()
+    err.problems(plan.problems)
+    print(f"{inventory.spf_cache}: {len(cache.answers)} answers, {len(changed)} new or changed")
+    for key in changed:
+        print(f"  {key}: {old.answers.get(key, 'absent')} -> {cache.answers[key]}")
+    return 1 if plan.problems.errors else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +213,78 @@ def build_parser() -> argparse.ArgumentParser:
         description="A whole self-hosted mail infrastructure as code, from one description.",
     )
     parser.add_argument("--version", action="version", version=f"mailstack {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    inv = argparse.ArgumentParser(add_help=False)
+    inv.add_argument(
+        "-i",
+        "--inventory",
+        default=os.environ.get("MAILSTACK_INVENTORY", DEFAULT_INVENTORY),
+        help="the inventory directory (default: $MAILSTACK_INVENTORY or inventories/lab)",
+    )
+    resolver = argparse.ArgumentParser(add_help=False)
+    resolver.add_argument(
+        "--resolver",
+        metavar="IP",
+        help="resolve SPF includes live through this resolver instead of the offline cache",
+    )
+    resolver.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
+
+    def sub(
+        group: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help_: str,
+        parents: Sequence[argparse.ArgumentParser] = (),
+    ) -> argparse.ArgumentParser:
+        p = group.add_parser(name, help=help_, description=help_, parents=list(parents))
+        p.set_defaults(handler=handler)
+        return p
+
+    spec = commands.add_parser("spec", help="the mail description")
+    spec_cmds = spec.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
+    sub(
+        spec_cmds,
+        "validate",
+        cmd_validate,
+        "check the description and every record it implies",
+        [inv, resolver],
+    )
+
+    dns = commands.add_parser("dns", help="the DNS records derived from the description")
+    dns_cmds = dns.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
+    p = sub(dns_cmds, "plan", cmd_plan, "the records that would be published", [inv, resolver])
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub(dns_cmds, "zone", cmd_zone, "one zone as an RFC 1035 zone file", [inv, resolver])
+    p.add_argument("zone")
+    p.add_argument(
+        "--nameserver",
+        action="append",
+        metavar="NAME",
+        help="add SOA and NS records naming this server (repeat for more), to serve the file",
+    )
+    p.add_argument("--hostmaster", help="SOA mailbox (default hostmaster.ZONE)")
+    p.add_argument("--serial", type=int, default=1, help="SOA serial (default 1)")
+    p = sub(
+        dns_cmds, "verify", cmd_verify, "ask a zone's name server for every planned record", [inv]
+    )
+    p.add_argument("zone")
+    p.add_argument(
+        "--nameserver", required=True, metavar="NS", help="address or name of the server"
+    )
+    p.add_argument("--port", type=int, default=53)
+
+    spf_ = commands.add_parser("spf", help="SPF includes and their offline cache")
+    spf_cmds = spf_.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
+    p = sub(
+        spf_cmds,
+        "refresh",
+        cmd_spf_refresh,
+        "resolve every SPF include live and save the answers in the inventory's cache",
+        [inv],
+    )
+    p.add_argument("--resolver", metavar="IP", help="resolver address (default: the system's)")
+    p.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
     return parser
 
 
@@ -26,4 +295,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return 0
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.bench import dns
+
 IMAGE = os.environ.get("MAILSTACK_IMAGE", "localhost/mailstack-debian:bookworm")
 BIN = Path(sys.executable).parent
 
@@ -70,6 +72,7 @@ def main() -> int:
     print(f"mailstack benchmarks on {os.cpu_count()} cores")
     report("CLI start (`mailstack --version`)", timed(cli_startup, 10), "ms")
     report("container boot to systemd up (base image)", timed(container_boot, 3))
+    dns.main()
     return 0
 
 

@@ -1,0 +1,136 @@
+"""Where SPF checks get the DNS answers of names outside our own plan.
+
+Every source answers `query(name, rdtype)` with the records' text (TXT as the joined
+strings), None for a void answer (NXDOMAIN or no data), or raises `SourceError` when it
+cannot tell. Sources:
+
+- `DnsSource`: live DNS through a resolver (the system's, or one given by address);
+- `CacheSource`: the offline answers kept in the inventory (`spf-cache.json`);
+- `RecordingSource`: live DNS that also refreshes the cache and notes what changed upstream;
+- `PlanSource`: our own zones, answered from the planned records, before any other source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import dns.exception
+import dns.resolver
+
+from mailstack import txt
+from mailstack.records import Record, zone_of
+
+Answer = tuple[str, ...] | None
+CACHE_VERSION = 1
+
+
+class SourceError(Exception):
+    """A DNS answer could not be had (timeout, SERVFAIL, not in the offline cache)."""
+
+
+class Source(Protocol):
+    def query(self, name: str, rdtype: str) -> Answer: ...
+
+
+class DnsSource:
+    """Live DNS, through the system's resolver or the one at `nameserver`."""
+
+    def __init__(self, nameserver: str | None = None, port: int = 53, timeout: float = 5.0) -> None:
+        self.resolver = dns.resolver.Resolver(configure=nameserver is None)
+        if nameserver is not None:
+            self.resolver.nameservers = [nameserver]
+            self.resolver.port = port
+        self.resolver.lifetime = timeout
+
+    def query(self, name: str, rdtype: str) -> Answer:
+        try:
+            answer = self.resolver.resolve(name, rdtype, raise_on_no_answer=False)
+        except dns.resolver.NXDOMAIN:
+            return None
+        except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
+            raise SourceError(f"{name} {rdtype}: no answer from the resolver ({exc})") from exc
+        if answer.rrset is None:
+            return None
+        if rdtype == "TXT":
+            return tuple(sorted(b"".join(r.strings).decode("ascii", "replace") for r in answer))
+        return tuple(sorted(r.to_text() for r in answer))
+
+
+@dataclass
+class CacheSource:
+    """Answers kept in a JSON file of the inventory, for offline and reproducible plans."""
+
+    path: Path
+    answers: dict[str, list[str] | None] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> CacheSource:
+        if not path.exists():
+            return cls(path)
+        data = json.loads(path.read_text())
+        if data.get("version") != CACHE_VERSION:
+            raise SourceError(f"{path}: unknown cache version {data.get('version')!r}")
+        return cls(path, dict(data.get("answers", {})))
+
+    @staticmethod
+    def key(name: str, rdtype: str) -> str:
+        return f"{name} {rdtype}"
+
+    def query(self, name: str, rdtype: str) -> Answer:
+        key = self.key(name, rdtype)
+        if key not in self.answers:
+            raise SourceError(
+                f"{name} {rdtype} is not in the offline cache {self.path}:"
+                " refresh it with `mailstack spf refresh` where DNS can be reached"
+            )
+        value = self.answers[key]
+        return None if value is None else tuple(value)
+
+    def save(self) -> None:
+        data = {"version": CACHE_VERSION, "answers": dict(sorted(self.answers.items()))}
+        self.path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+@dataclass
+class RecordingSource:
+    """Live answers that also go into the cache; `changes` lists what differs from it."""
+
+    upstream: Source
+    cache: CacheSource
+    changes: list[str] = field(default_factory=list)
+
+    def query(self, name: str, rdtype: str) -> Answer:
+        answer = self.upstream.query(name, rdtype)
+        key = CacheSource.key(name, rdtype)
+        new = None if answer is None else list(answer)
+        if key in self.cache.answers and self.cache.answers[key] != new:
+            self.changes.append(f"{key} changed upstream: was {self.cache.answers[key]}, now {new}")
+        self.cache.answers[key] = new
+        return answer
+
+
+class PlanSource:
+    """Our own zones answer from the plan; other names go to `fallback`."""
+
+    def __init__(self, records: Iterable[Record], zones: Iterable[str], fallback: Source) -> None:
+        self.zones = tuple(zones)
+        self.fallback = fallback
+        self.names: set[str] = set()
+        self.data: dict[tuple[str, str], list[str]] = {}
+        for record in records:
+            self.add(record)
+
+    def add(self, record: Record) -> None:
+        self.names.add(record.name)
+        value = txt.joined(record.rdata) if record.rtype == "TXT" else record.rdata
+        self.data.setdefault((record.name, record.rtype), []).append(value)
+
+    def query(self, name: str, rdtype: str) -> Answer:
+        if zone_of(name, self.zones) is None:
+            return self.fallback.query(name, rdtype)
+        values = self.data.get((name, rdtype))
+        return tuple(sorted(values)) if values else None

@@ -1,0 +1,175 @@
+"""Reading untyped description data (YAML from the inventory) with a path for every error."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from mailstack.problems import Problems
+
+T = TypeVar("T")
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def is_dns_name(name: str, *, host: bool = False) -> bool:
+    """A lower-case absolute name with no final dot; `host` refuses underscores (RFC 952)."""
+    if not name or len(name) > 253 or name.endswith("."):
+        return False
+    pattern = _HOST_LABEL if host else _LABEL
+    labels = name.split(".")
+    return len(labels) >= 2 and all(pattern.match(label) for label in labels)
+
+
+class Reader:
+    """The fields of one mapping of the description, each read at most once.
+
+    Every read records a problem under `path.key` when the value is missing or of the wrong
+    kind, and returns the default instead, so that one pass reports every error.
+    """
+
+    def __init__(self, data: object, path: str, problems: Problems) -> None:
+        self.path = path
+        self.problems = problems
+        self.seen: set[str] = set()
+        if isinstance(data, Mapping):
+            self.data: Mapping[str, Any] = data
+            self.ok = True
+        else:
+            self.data = {}
+            self.ok = False
+            problems.error(path, f"must be a mapping, not {_kind(data)}")
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def has(self, key: str) -> bool:
+        return key in self.data and self.data[key] is not None
+
+    def raw(self, key: str) -> Any:
+        self.seen.add(key)
+        return self.data.get(key)
+
+    def text(
+        self,
+        key: str,
+        default: str | None = None,
+        *,
+        required: bool = False,
+        choices: tuple[str, ...] | None = None,
+    ) -> str | None:
+        value = self.raw(key)
+        if value is None:
+            if required:
+                self.problems.error(self.at(key), "is required")
+            return default
+        if not isinstance(value, str):
+            self.problems.error(self.at(key), f"must be a string, not {_kind(value)}")
+            return default
+        if choices is not None and value not in choices:
+            self.problems.error(self.at(key), f"must be one of {', '.join(choices)}, not {value!r}")
+            return default
+        return value
+
+    def integer(self, key: str, default: int, *, low: int, high: int) -> int:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problems.error(self.at(key), f"must be an integer, not {_kind(value)}")
+            return default
+        if not low <= value <= high:
+            self.problems.error(self.at(key), f"must be between {low} and {high}, not {value}")
+            return default
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problems.error(self.at(key), f"must be true or false, not {_kind(value)}")
+            return default
+        return value
+
+    def items(self, key: str) -> list[Any]:
+        value = self.raw(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problems.error(self.at(key), f"must be a list, not {_kind(value)}")
+            return []
+        return value
+
+    def texts(self, key: str) -> list[str]:
+        out = []
+        for i, item in enumerate(self.items(key)):
+            if isinstance(item, str):
+                out.append(item)
+            else:
+                self.problems.error(f"{self.at(key)}[{i}]", f"must be a string, not {_kind(item)}")
+        return out
+
+    def name(self, key: str, *, required: bool = False, host: bool = False) -> str | None:
+        """A DNS name, lower-cased; a final dot is accepted and dropped."""
+        value = self.text(key, required=required)
+        if value is None:
+            return None
+        return check_name(value, self.at(key), self.problems, host=host)
+
+    def done(self) -> None:
+        """Report the keys that no read asked for: typos must not pass silently."""
+        if not self.ok:
+            return
+        for key in self.data:
+            if key not in self.seen:
+                close = difflib.get_close_matches(str(key), sorted(self.seen), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                self.problems.error(self.at(str(key)), f"is not a known field{hint}")
+
+
+def check_name(value: str, path: str, problems: Problems, *, host: bool = False) -> str | None:
+    name = value.lower().removesuffix(".")
+    if not is_dns_name(name, host=host):
+        what = "a host name" if host else "a domain name"
+        problems.error(
+            path,
+            f"{value!r} is not {what}: two labels or more of letters, digits"
+            f"{'' if host else ', underscores'} and hyphens, 63 characters at most each",
+        )
+        return None
+    return name
+
+
+def check_network(
+    value: object, version: int, path: str, problems: Problems
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    if not isinstance(value, str):
+        problems.error(path, f"must be a string, not {_kind(value)}")
+        return None
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        problems.error(path, f"{value!r} is not an IPv{version} address or network: {exc}")
+        return None
+    if net.version != version:
+        problems.error(path, f"{value!r} is an IPv{net.version} value, not IPv{version}")
+        return None
+    return net
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,90 @@
+"""Reading the mail description from an Ansible inventory, as Ansible itself reads it.
+
+The description is `mailstack_domains` (in `group_vars/all/`) and, for every host of the
+`mail` group, `mailstack_ipv4` and `mailstack_ipv6`. Ansible's own inventory code reads the
+files, so what mailstack plans is what the playbooks see.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mailstack.keys import PublishedKeys
+from mailstack.model import Description, read
+from mailstack.problems import DescriptionError, Problems
+
+MAIL_GROUP = "mail"
+# What mailstack keeps in an inventory directory that is not Ansible inventory: Ansible must
+# not try to parse it (ansible/ansible.cfg says the same for ansible-playbook).
+NOT_INVENTORY = r"^published$,^spf-cache\.json$"
+HOST_VARS = ("mailstack_ipv4", "mailstack_ipv6")
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    description: Description
+    problems: Problems
+
+    @property
+    def published(self) -> PublishedKeys:
+        return PublishedKeys(self.path / "published")
+
+    @property
+    def spf_cache(self) -> Path:
+        return self.path / "spf-cache.json"
+
+
+def plain(value: Any) -> Any:
+    """Ansible's tagged strings, lists and mappings as plain Python values."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    for kind in (bool, str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
+def read_vars(path: Path) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """`mailstack_domains` and each mail host's description variables."""
+    os.environ.setdefault("ANSIBLE_INVENTORY_IGNORE_REGEX", NOT_INVENTORY)
+    from ansible.inventory.manager import InventoryManager  # noqa: PLC0415 (slow import)
+    from ansible.parsing.dataloader import DataLoader  # noqa: PLC0415
+    from ansible.vars.manager import VariableManager  # noqa: PLC0415
+
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[str(path)])
+    variables = VariableManager(loader=loader, inventory=inventory)
+    group = inventory.groups.get(MAIL_GROUP)
+    hosts = sorted(group.get_hosts(), key=lambda h: h.name) if group else []
+    domains: Any = None
+    host_vars: dict[str, dict[str, Any]] = {}
+    for host in hosts:
+        hv = variables.get_vars(host=host)
+        host_vars[host.name] = {k: plain(hv[k]) for k in HOST_VARS if k in hv}
+        if domains is None and "mailstack_domains" in hv:
+            domains = plain(hv["mailstack_domains"])
+    return domains, host_vars
+
+
+def load(path: Path) -> Inventory:
+    """The validated description of the inventory at `path`; DescriptionError lists errors."""
+    problems = Problems()
+    if not path.is_dir():
+        problems.error(str(path), "is not an inventory directory")
+        raise DescriptionError(problems)
+    domains, hosts = read_vars(path)
+    if not hosts:
+        problems.error(f"{path}: groups.{MAIL_GROUP}", "has no host: the description needs one")
+    if domains is None:
+        problems.error("mailstack_domains", f"is not set for the hosts of {path} (group_vars/all)")
+        raise DescriptionError(problems)
+    description = read(domains, hosts, problems)
+    if problems.errors:
+        raise DescriptionError(problems)
+    return Inventory(path, description, problems)

@@ -1,0 +1,531 @@
+"""The mail description: its typed model, read and validated from inventory data.
+
+`parse(data)` takes the plain data of the inventory (`mailstack_domains` and the hosts of
+the `mail` group) and returns a `Description`, or raises `DescriptionError` with every problem,
+each with its path in the description.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mailstack.fields import Reader, check_name, check_network
+from mailstack.problems import DescriptionError, Problems
+
+Policy = Literal["none", "quarantine", "reject"]
+POLICIES: tuple[Policy, ...] = ("none", "quarantine", "reject")
+SPF_ALL = {"fail": "-", "softfail": "~", "neutral": "?"}
+SPF_MECHANISMS = ("a", "mx", "ip4", "ip6", "include")
+DKIM_ALGORITHMS = ("rsa", "ed25519")
+STS_MODES = ("enforce", "testing", "none")
+# RFC 6186 and RFC 8314 services, with their ports.
+SERVICES = {
+    "submission": 587,
+    "submissions": 465,
+    "imap": 143,
+    "imaps": 993,
+    "pop3": 110,
+    "pop3s": 995,
+}
+CAA_TAGS = ("issue", "issuewild", "iodef", "issuemail", "issuevmc")
+_MAILTO = re.compile(r"^mailto:[^@\s,;!]+@([A-Za-z0-9.-]+)(![0-9]+[kmgt]?)?$")
+_HTTPS = re.compile(r"^https://[^\s;,]+$")
+MIN_TTL = 60
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    ipv4: ipaddress.IPv4Address | None = None
+    ipv6: ipaddress.IPv6Address | None = None
+
+
+@dataclass(frozen=True)
+class Mx:
+    host: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class SpfSender:
+    """One SPF mechanism: `value` is the domain of a/mx/include ("" for the domain itself)
+    or the network of ip4/ip6; `who` says who sends through it."""
+
+    mechanism: str
+    value: str
+    who: str | None = None
+
+    def term(self) -> str:
+        if self.mechanism in ("a", "mx") and not self.value:
+            return self.mechanism
+        return f"{self.mechanism}:{self.value}"
+
+
+@dataclass(frozen=True)
+class Spf:
+    senders: tuple[SpfSender, ...]
+    all: str = "fail"
+    flatten: bool = False
+
+
+@dataclass(frozen=True)
+class DkimSelector:
+    selector: str
+    algorithm: str = "rsa"
+
+
+@dataclass(frozen=True)
+class Dmarc:
+    p: Policy = "reject"
+    sp: Policy | None = None
+    np: Policy | None = None
+    adkim: str = "r"
+    aspf: str = "r"
+    rua: tuple[str, ...] = ()
+    ruf: tuple[str, ...] = ()
+    t: bool = False
+    pct: int | None = None
+
+    @property
+    def effective_sp(self) -> Policy:
+        return self.sp or self.p
+
+
+@dataclass(frozen=True)
+class MtaSts:
+    mode: str = "enforce"
+    max_age: int = 604800
+    host: str | None = None
+    mx: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Bimi:
+    logo: str
+    authority: str | None = None
+
+
+@dataclass(frozen=True)
+class Autoconfig:
+    host: str
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    zone: str
+    path: str
+    ttl: int = 3600
+    dnssec: bool = True
+    parked: bool = False
+    mx: tuple[Mx, ...] = ()
+    spf: Spf | None = None
+    dkim: tuple[DkimSelector, ...] = ()
+    dmarc: Dmarc = field(default_factory=Dmarc)
+    mta_sts: MtaSts | None = None
+    tls_rpt: tuple[str, ...] = ()
+    bimi: Bimi | None = None
+    caa: tuple[tuple[str, str], ...] = ()
+    autoconfig: Autoconfig | None = None
+
+
+@dataclass(frozen=True)
+class Description:
+    domains: tuple[Domain, ...]
+    hosts: tuple[Host, ...]
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        return tuple(sorted({d.zone for d in self.domains}))
+
+    def host(self, name: str) -> Host | None:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        return None
+
+
+def parse(domains: object, hosts: Mapping[str, Mapping[str, Any]]) -> Description:
+    """Validate `mailstack_domains` and the mail hosts' variables; raise on any error."""
+    problems = Problems()
+    description = read(domains, hosts, problems)
+    if problems.errors:
+        raise DescriptionError(problems)
+    return description
+
+
+def read(
+    domains: object, hosts: Mapping[str, Mapping[str, Any]], problems: Problems
+) -> Description:
+    """Like `parse`, but record the problems and return what could be read."""
+    parsed_hosts = tuple(_host(name, hv, problems) for name, hv in sorted(hosts.items()))
+    parsed_domains: list[Domain] = []
+    if not isinstance(domains, list):
+        problems.error("mailstack_domains", "must be a list of mail domains")
+    else:
+        seen: dict[str, str] = {}
+        for i, item in enumerate(domains):
+            domain = _domain(item, f"mailstack_domains[{i}]", problems)
+            if domain is None:
+                continue
+            if domain.name in seen:
+                problems.error(
+                    f"{domain.path}.name",
+                    f"{domain.name} is described twice (also {seen[domain.name]})",
+                )
+                continue
+            seen[domain.name] = domain.path
+            parsed_domains.append(domain)
+    description = Description(tuple(parsed_domains), parsed_hosts)
+    _cross_checks(description, problems)
+    return description
+
+
+def _host(name: str, hostvars: Mapping[str, Any], problems: Problems) -> Host:
+    path = f"hosts.{name}"
+    checked = check_name(name, path, problems, host=True) or name
+    ipv4 = ipv6 = None
+    for key, version in (("mailstack_ipv4", 4), ("mailstack_ipv6", 6)):
+        value = hostvars.get(key)
+        if value is None:
+            continue
+        try:
+            address = ipaddress.ip_address(value) if isinstance(value, str) else None
+        except ValueError:
+            address = None
+        if address is None or address.version != version:
+            problems.error(f"{path}.{key}", f"{value!r} is not an IPv{version} address")
+            continue
+        if isinstance(address, ipaddress.IPv4Address):
+            ipv4 = address
+        else:
+            ipv6 = address
+    return Host(checked, ipv4, ipv6)
+
+
+def _domain(data: object, path: str, problems: Problems) -> Domain | None:
+    r = Reader(data, path, problems)
+    if not r.ok:
+        return None
+    name = r.name("name", required=True)
+    zone = r.name("zone") or name
+    ttl = r.integer("ttl", 3600, low=MIN_TTL, high=86400 * 7)
+    dnssec = r.flag("dnssec", True)
+    parked = r.flag("parked", False)
+    if name and zone and not (name == zone or name.endswith("." + zone)):
+        problems.error(r.at("zone"), f"{name} is not in the zone {zone}")
+    mx = _mx_list(r, problems)
+    spf = _spf(r.raw("spf"), r.at("spf"), problems) if r.has("spf") else None
+    dkim = _dkim(r, problems)
+    dmarc = _dmarc(r.raw("dmarc"), r.at("dmarc"), problems) if r.has("dmarc") else Dmarc()
+    mta_sts = _mta_sts(r.raw("mta_sts"), r.at("mta_sts"), problems) if r.has("mta_sts") else None
+    tls_rpt = _tls_rpt(r.raw("tls_rpt"), r.at("tls_rpt"), problems) if r.has("tls_rpt") else ()
+    bimi = _bimi(r.raw("bimi"), r.at("bimi"), problems) if r.has("bimi") else None
+    caa = _caa(r.raw("caa"), r.at("caa"), problems) if r.has("caa") else ()
+    autoconfig = (
+        _autoconfig(r.raw("autoconfig"), r.at("autoconfig"), problems)
+        if r.has("autoconfig")
+        else None
+    )
+    r.done()
+    if name is None or zone is None:
+        return None
+    if parked:
+        for key in ("mx", "spf", "dkim", "mta_sts", "tls_rpt", "bimi", "autoconfig"):
+            if r.has(key):
+                problems.error(r.at(key), "a parked domain sends and receives no mail: remove it")
+        dmarc = Dmarc(p="reject", sp="reject", adkim="s", aspf="s", rua=dmarc.rua)
+    else:
+        if not mx:
+            problems.error(
+                r.at("mx"), "is required (or set parked: true for a domain with no mail)"
+            )
+        if bimi is not None and (
+            dmarc.p == "none" or dmarc.effective_sp == "none" or (dmarc.pct or 100) < 100
+        ):
+            problems.error(
+                r.at("bimi"),
+                "BIMI needs DMARC enforcement: dmarc.p and dmarc.sp must be quarantine or reject"
+                f" and pct 100 (now p={dmarc.p}, sp={dmarc.effective_sp}, pct={dmarc.pct or 100})",
+            )
+    return Domain(
+        name=name,
+        zone=zone,
+        path=path,
+        ttl=ttl,
+        dnssec=dnssec,
+        parked=parked,
+        mx=mx,
+        spf=spf,
+        dkim=dkim,
+        dmarc=dmarc,
+        mta_sts=mta_sts,
+        tls_rpt=tls_rpt,
+        bimi=bimi,
+        caa=caa,
+        autoconfig=autoconfig,
+    )
+
+
+def _mx_list(r: Reader, problems: Problems) -> tuple[Mx, ...]:
+    out: list[Mx] = []
+    seen: set[str] = set()
+    for i, item in enumerate(r.items("mx")):
+        m = Reader(item, f"{r.at('mx')}[{i}]", problems)
+        host = m.name("host", required=True, host=True)
+        priority = m.integer("priority", 10, low=0, high=65535)
+        m.done()
+        if host is None:
+            continue
+        if host in seen:
+            problems.error(m.at("host"), f"{host} is listed twice")
+            continue
+        seen.add(host)
+        out.append(Mx(host, priority))
+    return tuple(sorted(out, key=lambda m: (m.priority, m.host)))
+
+
+def _spf(data: object, path: str, problems: Problems) -> Spf:
+    r = Reader(data, path, problems)
+    senders: list[SpfSender] = []
+    for i, item in enumerate(r.items("senders")):
+        sender = _spf_sender(item, f"{r.at('senders')}[{i}]", problems)
+        if sender is not None:
+            senders.append(sender)
+    all_ = r.text("all", "fail", choices=tuple(SPF_ALL))
+    flatten = r.flag("flatten", False)
+    r.done()
+    return Spf(tuple(senders), all_ or "fail", flatten)
+
+
+def _spf_sender(data: object, path: str, problems: Problems) -> SpfSender | None:
+    r = Reader(data, path, problems)
+    if not r.ok:
+        return None
+    present = [m for m in SPF_MECHANISMS if m in r.data]
+    who = r.text("who")
+    for m in SPF_MECHANISMS:
+        r.raw(m)
+    r.done()
+    if len(present) != 1:
+        problems.error(
+            path,
+            f"needs exactly one of {', '.join(SPF_MECHANISMS)}"
+            + (f", not {len(present)} ({', '.join(present)})" if present else ""),
+        )
+        return None
+    return _spf_mechanism(present[0], r.data[present[0]], who, path, problems)
+
+
+def _spf_mechanism(
+    mechanism: str, value: object, who: str | None, path: str, problems: Problems
+) -> SpfSender | None:
+    at = f"{path}.{mechanism}"
+    if mechanism in ("ip4", "ip6"):
+        net = check_network(value, 4 if mechanism == "ip4" else 6, at, problems)
+        if net is None:
+            return None
+        text = str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+        return SpfSender(mechanism, text, who)
+    if mechanism in ("a", "mx") and value is True:
+        return SpfSender(mechanism, "", who)
+    if mechanism == "include" and not who:
+        problems.error(
+            f"{path}.who",
+            "is required for an include: say who sends for you through it"
+            " (a forgotten cloud sender is the first SPF pitfall)",
+        )
+    if not isinstance(value, str):
+        what = "true (this domain) or a domain name" if mechanism != "include" else "a domain name"
+        problems.error(at, f"must be {what}")
+        return None
+    name = check_name(value, at, problems)
+    return SpfSender(mechanism, name, who) if name else None
+
+
+def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
+    out: list[DkimSelector] = []
+    seen: set[str] = set()
+    for i, item in enumerate(r.items("dkim")):
+        s = Reader(item, f"{r.at('dkim')}[{i}]", problems)
+        selector = s.text("selector", required=True)
+        algorithm = s.text("algorithm", "rsa", choices=DKIM_ALGORITHMS) or "rsa"
+        s.done()
+        if selector is None:
+            continue
+        if not re.match(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$", selector):
+            problems.error(s.at("selector"), f"{selector!r} is not a selector (lower-case labels)")
+            continue
+        if selector in seen:
+            problems.error(s.at("selector"), f"{selector} is listed twice")
+            continue
+        seen.add(selector)
+        out.append(DkimSelector(selector, algorithm))
+    return tuple(out)
+
+
+def _report_uris(
+    r: Reader, key: str, problems: Problems, *, https: bool = False
+) -> tuple[str, ...]:
+    out = []
+    for i, uri in enumerate(r.texts(key)):
+        if _MAILTO.match(uri) or (https and _HTTPS.match(uri)):
+            out.append(uri)
+        else:
+            allowed = "mailto:address or https:// URL" if https else "mailto:address"
+            problems.error(f"{r.at(key)}[{i}]", f"{uri!r} is not a {allowed}")
+    return tuple(out)
+
+
+def _dmarc(data: object, path: str, problems: Problems) -> Dmarc:
+    r = Reader(data, path, problems)
+    dmarc = Dmarc(
+        p=_policy(r.text("p", "reject", choices=POLICIES)),
+        sp=_policy(r.text("sp", choices=POLICIES)) if r.has("sp") else None,
+        np=_policy(r.text("np", choices=POLICIES)) if r.has("np") else None,
+        adkim=_align(r.text("adkim", "r", choices=("r", "s", "relaxed", "strict"))),
+        aspf=_align(r.text("aspf", "r", choices=("r", "s", "relaxed", "strict"))),
+        rua=_report_uris(r, "rua", problems),
+        ruf=_report_uris(r, "ruf", problems),
+        t=r.flag("t", False),
+        pct=r.integer("pct", 100, low=0, high=100) if r.has("pct") else None,
+    )
+    r.done()
+    if not dmarc.rua:
+        problems.warning(
+            f"{path}.rua", "no aggregate report address: you will not see who sends as you"
+        )
+    return dmarc
+
+
+def _policy(value: str | None) -> Policy:
+    for p in POLICIES:
+        if value == p:
+            return p
+    return "reject"
+
+
+def _align(value: str | None) -> str:
+    return "s" if value in ("s", "strict") else "r"
+
+
+def _mta_sts(data: object, path: str, problems: Problems) -> MtaSts:
+    r = Reader(data, path, problems)
+    mode = r.text("mode", "enforce", choices=STS_MODES) or "enforce"
+    max_age = r.integer("max_age", 604800, low=1, high=31557600)
+    host = r.name("host", host=True)
+    patterns = []
+    for i, pattern in enumerate(r.texts("mx")):
+        at = f"{r.at('mx')}[{i}]"
+        bare = pattern.lower().removeprefix("*.")
+        if "*" in bare or check_name(bare, at, problems, host=True) is None:
+            if "*" in bare:
+                problems.error(at, f"{pattern!r}: a wildcard may only be the leftmost label")
+            continue
+        patterns.append(pattern.lower())
+    r.done()
+    if max_age < 604800:
+        problems.warning(r.at("max_age"), f"{max_age} s is short: RFC 8461 suggests a week or more")
+    return MtaSts(mode, max_age, host, tuple(patterns))
+
+
+def _tls_rpt(data: object, path: str, problems: Problems) -> tuple[str, ...]:
+    r = Reader(data, path, problems)
+    rua = _report_uris(r, "rua", problems, https=True)
+    r.done()
+    if not rua:
+        problems.error(r.at("rua"), "needs at least one mailto: or https:// address")
+    return rua
+
+
+def _bimi(data: object, path: str, problems: Problems) -> Bimi | None:
+    r = Reader(data, path, problems)
+    logo = r.text("logo", required=True)
+    authority = r.text("authority")
+    r.done()
+    for key, value in (("logo", logo), ("authority", authority)):
+        if value is not None and not _HTTPS.match(value):
+            problems.error(r.at(key), f"{value!r} must be an https:// URL")
+    if logo is not None and not logo.lower().endswith(".svg"):
+        problems.error(r.at("logo"), "must point at an SVG Tiny PS file (.svg)")
+    return Bimi(logo, authority) if logo else None
+
+
+def _caa(data: object, path: str, problems: Problems) -> tuple[tuple[str, str], ...]:
+    r = Reader(data, path, problems)
+    out = []
+    for tag in CAA_TAGS:
+        for i, value in enumerate(r.texts(tag)):
+            at = f"{r.at(tag)}[{i}]"
+            if tag == "iodef" and not (value.startswith("mailto:") or _HTTPS.match(value)):
+                problems.error(at, f"{value!r} must be a mailto: or https:// URL")
+            elif '"' in value or not value.isascii():
+                problems.error(at, f"{value!r} must be ASCII with no quote")
+            else:
+                out.append((tag, value))
+    r.done()
+    return tuple(out)
+
+
+def _autoconfig(data: object, path: str, problems: Problems) -> Autoconfig | None:
+    r = Reader(data, path, problems)
+    host = r.name("host", required=True, host=True)
+    services = []
+    for i, service in enumerate(r.texts("services")):
+        if service not in SERVICES:
+            problems.error(
+                f"{r.at('services')}[{i}]",
+                f"{service!r} is not one of {', '.join(SERVICES)}",
+            )
+        else:
+            services.append(service)
+    r.done()
+    return Autoconfig(host, tuple(services)) if host else None
+
+
+def _cross_checks(description: Description, problems: Problems) -> None:
+    """Checks across domains and hosts."""
+    names = {h.name for h in description.hosts}
+    zones = description.zones
+    for domain in description.domains:
+        for i, mx in enumerate(domain.mx):
+            host = description.host(mx.host)
+            in_ours = any(mx.host == z or mx.host.endswith("." + z) for z in zones)
+            if in_ours and host is None:
+                problems.error(
+                    f"{domain.path}.mx[{i}].host",
+                    f"{mx.host} is in our zones but is not a host of the mail group",
+                )
+            elif host is not None and host.ipv4 is None and host.ipv6 is None:
+                problems.error(
+                    f"hosts.{host.name}",
+                    f"serves as MX for {domain.name} but has no address"
+                    " (mailstack_ipv4, mailstack_ipv6)",
+                )
+        for key, target in (
+            ("mta_sts.host", domain.mta_sts.host if domain.mta_sts else None),
+            ("autoconfig.host", domain.autoconfig.host if domain.autoconfig else None),
+        ):
+            if target is not None and target not in names:
+                problems.error(f"{domain.path}.{key}", f"{target} is not a host of the mail group")
+        if domain.mta_sts is not None and domain.mx:
+            patterns = domain.mta_sts.mx or tuple(m.host for m in domain.mx)
+            for i, mx in enumerate(domain.mx):
+                if not any(sts_match(p, mx.host) for p in patterns):
+                    problems.error(
+                        f"{domain.path}.mta_sts.mx",
+                        f"no pattern covers the MX {mx.host} (mx[{i}]): senders would refuse it",
+                    )
+
+
+def sts_match(pattern: str, host: str) -> bool:
+    """RFC 8461 section 4.1: a leftmost `*` matches exactly one label."""
+    if pattern.startswith("*."):
+        head, _, rest = host.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return pattern == host

@@ -1,0 +1,259 @@
+"""Every DNS record of the described mail domains, and the checks made before publishing.
+
+`build(inventory)` derives the records from the description and from the public keys the
+servers published into the inventory, then checks the whole: SPF lookups through includes,
+duplicate records, unique keys. Nothing here talks to a DNS provider.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from mailstack import dmarc, mtasts, spf, txt
+from mailstack.dnssource import CacheSource, PlanSource, Source
+from mailstack.inventory import Inventory
+from mailstack.keys import KeyError_, PublishedKeys, dkim_value, tlsa_311
+from mailstack.model import SERVICES, SPF_ALL, Description, Domain, Host
+from mailstack.problems import Problems
+from mailstack.records import Record, in_zone, zone_of
+
+
+@dataclass
+class Plan:
+    records: list[Record]
+    zones: tuple[str, ...]
+    dnssec: set[str]
+    policies: dict[str, str] = field(default_factory=dict)
+    problems: Problems = field(default_factory=Problems)
+
+    def zone_records(self, zone: str) -> list[Record]:
+        return [r for r in self.records if r.zone == zone]
+
+
+def build(inventory: Inventory, source: Source | None = None) -> Plan:
+    """The plan of an inventory; SPF includes outside our zones resolve through `source`
+    (by default the offline cache kept in the inventory)."""
+    if source is None:
+        source = CacheSource.load(inventory.spf_cache)
+    return plan(inventory.description, inventory.published, source)
+
+
+def plan(description: Description, keys: PublishedKeys, source: Source) -> Plan:
+    builder = _Builder(description, keys, source)
+    for domain in description.domains:
+        builder.domain(domain)
+    builder.hosts()
+    builder.check()
+    return builder.result
+
+
+class _Builder:
+    def __init__(self, description: Description, keys: PublishedKeys, source: Source) -> None:
+        self.d = description
+        self.keys = keys
+        self.source = source
+        zones = description.zones
+        self.ttl = {z: min(d.ttl for d in description.domains if d.zone == z) for z in zones}
+        dnssec = {d.zone for d in description.domains if d.dnssec}
+        self.result = Plan([], zones, dnssec)
+        self.problems = self.result.problems
+        self.spf_checks: list[tuple[Domain, str]] = []
+
+    # -- helpers ---------------------------------------------------------------------------
+    def add(self, name: str, rtype: str, rdata: str, ttl: int, key: str) -> None:
+        zone = zone_of(name, self.result.zones)
+        if zone is None:
+            return
+        self.result.records.append(Record(zone, name, rtype, rdata, ttl, f"{rtype}:{name}:{key}"))
+
+    def add_txt(self, name: str, value: str, ttl: int, key: str) -> None:
+        self.add(name, "TXT", txt.presentation(value), ttl, key)
+
+    def addresses(self, name: str, host: Host, ttl: int) -> None:
+        if host.ipv4 is not None:
+            self.add(name, "A", str(host.ipv4), ttl, "address")
+        if host.ipv6 is not None:
+            self.add(name, "AAAA", str(host.ipv6), ttl, "address")
+
+    def ours(self, name: str) -> bool:
+        return zone_of(name, self.result.zones) is not None
+
+    # -- one domain ------------------------------------------------------------------------
+    def domain(self, d: Domain) -> None:
+        if d.parked:
+            self.add(d.name, "MX", "0 .", d.ttl, "null")
+            self.add_txt(d.name, "v=spf1 -all", d.ttl, "spf")
+            self.dmarc(d)
+            return
+        for mx in d.mx:
+            self.add(d.name, "MX", f"{mx.priority} {mx.host}.", d.ttl, mx.host)
+        self.spf(d)
+        self.dkim(d)
+        self.dmarc(d)
+        self.mta_sts(d)
+        if d.tls_rpt:
+            self.add_txt(
+                f"_smtp._tls.{d.name}", "v=TLSRPTv1; rua=" + ",".join(d.tls_rpt), d.ttl, "tlsrpt"
+            )
+        if d.bimi is not None:
+            value = f"v=BIMI1; l={d.bimi.logo};"
+            if d.bimi.authority:
+                value += f" a={d.bimi.authority};"
+            self.add_txt(f"default._bimi.{d.name}", value, d.ttl, "bimi")
+        for tag, value in d.caa:
+            self.add(d.name, "CAA", f'0 {tag} "{value}"', d.ttl, f"{tag}:{value}")
+        self.autoconfig(d)
+
+    def spf(self, d: Domain) -> None:
+        if d.spf is None:
+            self.problems.warning(
+                f"{d.path}.spf", "no SPF record: receivers cannot tell your senders"
+            )
+            return
+        terms = [s.term() for s in d.spf.senders]
+        all_ = SPF_ALL[d.spf.all] + "all"
+        if d.spf.flatten:
+            flat = spf.flatten(d.name, terms, all_, self.source)
+            for warning in flat.warnings:
+                self.problems.warning(f"{d.path}.spf.flatten", warning)
+            for name, value in flat.continuations:
+                self.add_txt(name, value, d.ttl, "spf")
+            record = flat.main
+        else:
+            record = " ".join(["v=spf1", *terms, all_])
+        self.add_txt(d.name, record, d.ttl, "spf")
+        self.spf_checks.append((d, record))
+
+    def dkim(self, d: Domain) -> None:
+        for i, selector in enumerate(d.dkim):
+            path = self.keys.dkim(d.name, selector.selector)
+            at = f"{d.path}.dkim[{i}]"
+            if not path.exists():
+                self.problems.warning(
+                    at, f"no public key at {path} yet: the DKIM role writes it, then plan again"
+                )
+                continue
+            try:
+                value, warning = dkim_value(path.read_bytes(), selector.algorithm)
+            except (KeyError_, ValueError) as exc:
+                self.problems.error(at, f"{path}: {exc}")
+                continue
+            if warning:
+                self.problems.warning(at, warning)
+            self.add_txt(f"{selector.selector}._domainkey.{d.name}", value, d.ttl, "dkim")
+
+    def dmarc(self, d: Domain) -> None:
+        self.add_txt(f"_dmarc.{d.name}", dmarc.build(d.dmarc), d.ttl, "dmarc")
+        for dest in dmarc.report_domains(d.dmarc):
+            if in_zone(dest, d.name) or in_zone(d.name, dest):
+                continue
+            name = f"{d.name}._report._dmarc.{dest}"
+            if self.ours(dest):
+                self.add_txt(
+                    name,
+                    "v=DMARC1",
+                    self.ttl[zone_of(dest, self.result.zones) or ""],
+                    "dmarc-report",
+                )
+            else:
+                self.problems.warning(
+                    f"{d.path}.dmarc.rua",
+                    f"reports go to {dest}, a domain we do not control: it must publish"
+                    f' {name} TXT "v=DMARC1" or receivers will not send them',
+                )
+
+    def mta_sts(self, d: Domain) -> None:
+        sts = d.mta_sts
+        if sts is None:
+            return
+        patterns = sts.mx or tuple(m.host for m in d.mx)
+        text = mtasts.policy(sts.mode, patterns, sts.max_age)
+        self.result.policies[d.name] = text
+        self.add_txt(f"_mta-sts.{d.name}", mtasts.txt_value(text), d.ttl, "mta-sts")
+        host_name = sts.host or next((m.host for m in d.mx if self.d.host(m.host)), None)
+        host = self.d.host(host_name) if host_name else None
+        if host is None:
+            self.problems.error(
+                f"{d.path}.mta_sts.host", "needs a host of the mail group to serve the policy"
+            )
+            return
+        self.addresses(f"mta-sts.{d.name}", host, d.ttl)
+
+    def autoconfig(self, d: Domain) -> None:
+        ac = d.autoconfig
+        if ac is None:
+            return
+        for service, port in SERVICES.items():
+            target = f"0 1 {port} {ac.host}." if service in ac.services else "0 0 0 ."
+            self.add(f"_{service}._tcp.{d.name}", "SRV", target, d.ttl, "srv")
+        host = self.d.host(ac.host)
+        if host is not None:
+            self.addresses(f"autoconfig.{d.name}", host, d.ttl)
+
+    # -- hosts -----------------------------------------------------------------------------
+    def hosts(self) -> None:
+        mx_hosts = {m.host for d in self.d.domains for m in d.mx}
+        domain_names = {d.name for d in self.d.domains}
+        for host in self.d.hosts:
+            zone = zone_of(host.name, self.result.zones)
+            if zone is None:
+                continue
+            ttl = self.ttl[zone]
+            self.addresses(host.name, host, ttl)
+            if host.name not in domain_names:
+                # The HELO identity: only this host sends as itself (RFC 7208 section 2.3).
+                self.add_txt(host.name, "v=spf1 a -all", ttl, "spf")
+            if host.name in mx_hosts:
+                self.tlsa(host, ttl)
+
+    def tlsa(self, host: Host, ttl: int) -> None:
+        at = f"hosts.{host.name}"
+        found: list[str] = []
+        for which in ("current", "next"):
+            path = self.keys.tls(host.name, which)
+            if not path.exists():
+                continue
+            try:
+                digest = tlsa_311(path.read_bytes())
+            except (KeyError_, ValueError) as exc:
+                self.problems.error(at, f"{path}: {exc}")
+                continue
+            if digest not in found:
+                found.append(digest)
+                self.add(f"_25._tcp.{host.name}", "TLSA", f"3 1 1 {digest}", ttl, digest[:16])
+        if not found:
+            self.problems.warning(
+                at,
+                f"no TLS key published under {self.keys.tls(host.name, 'current').parent}:"
+                " no TLSA, so no DANE for this MX until the tls role runs",
+            )
+        elif len(found) == 1:
+            self.problems.warning(
+                at, "one TLSA only: publish the next key (next.pem) too, before it is used"
+            )
+
+    # -- checks over the whole plan --------------------------------------------------------
+    def check(self) -> None:
+        records = self.result.records
+        by_key: dict[tuple[str, str], Record] = {}
+        spf_at: dict[str, int] = defaultdict(int)
+        for record in records:
+            if (record.zone, record.key) in by_key:
+                self.problems.error(record.name, f"two records would share the key {record.key}")
+            by_key[(record.zone, record.key)] = record
+            if record.rtype == "TXT" and txt.joined(record.rdata).lower().startswith("v=spf1"):
+                spf_at[record.name] += 1
+        for name, count in spf_at.items():
+            if count > 1:
+                self.problems.error(
+                    name, f"{count} SPF records at one name: receivers answer permerror"
+                )
+        source = PlanSource(records, self.result.zones, self.source)
+        for d, text in self.spf_checks:
+            result = spf.check(d.name, text, source)
+            for message in result.errors:
+                self.problems.error(f"{d.path}.spf", message)
+            for message in result.warnings:
+                self.problems.warning(f"{d.path}.spf", message)
+        self.result.records.sort(key=lambda r: (r.zone, r.name, r.rtype, r.rdata))

@@ -1,0 +1,75 @@
+"""Shared test helpers: inventories written to a temporary directory, real keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+MakeInventory = Callable[..., Path]
+
+
+def public_pem(key: PrivateKeyTypes) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def ed25519_key() -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def domain(name: str = "example.test", **fields: Any) -> dict[str, Any]:
+    """A minimal valid domain description, with `fields` replacing or adding fields."""
+    base: dict[str, Any] = {
+        "name": name,
+        "mx": [{"host": f"mx1.{name}", "priority": 10}],
+        "spf": {"senders": [{"mx": True}]},
+        "dmarc": {"p": "reject", "rua": [f"mailto:dmarc@{name}"]},
+    }
+    base.update(fields)
+    return base
+
+
+def hosts(*names: str) -> dict[str, dict[str, Any]]:
+    return {
+        n: {"mailstack_ipv4": f"192.0.2.{i + 10}", "mailstack_ipv6": f"2001:db8::{i + 10:x}"}
+        for i, n in enumerate(names)
+    }
+
+
+@pytest.fixture
+def make_inventory(tmp_path: Path) -> MakeInventory:
+    """Write an inventory (hosts.yml and group_vars/all/mailstack.yml) and return its path."""
+
+    def make(
+        domains: Any,
+        host_vars: dict[str, dict[str, Any]] | None = None,
+        name: str = "inv",
+    ) -> Path:
+        root = tmp_path / name
+        (root / "group_vars" / "all").mkdir(parents=True)
+        if host_vars is None:
+            host_vars = hosts("mx1.example.test")
+        inventory = {"all": {"children": {"mail": {"hosts": host_vars}}}}
+        (root / "hosts.yml").write_text(yaml.safe_dump(inventory))
+        (root / "group_vars" / "all" / "mailstack.yml").write_text(
+            yaml.safe_dump({"mailstack_domains": domains})
+        )
+        return root
+
+    return make

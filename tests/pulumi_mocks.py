@@ -1,0 +1,89 @@
+"""Pulumi's mocks, recording what a program registers: for the tests and the benchmarks.
+
+Neither OVH's API nor the Pulumi CLI can run here; under these mocks a program runs in
+process and every resource it declares is recorded with its type, name, inputs and parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ParamSpec, cast
+
+import pulumi
+import pytest
+from pulumi.runtime.mocks import MockMonitor
+
+
+@dataclass(frozen=True)
+class Registration:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers every resource with its inputs as outputs, and remembers it."""
+
+    def __init__(self) -> None:
+        self.registered: list[Registration] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registered.append(Registration(args.typ, args.name, dict(args.inputs)))
+        return f"{args.name}_id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        return {}, None
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, also remembering each resource's parent URN (the mocks do not)."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.parents: dict[str, str] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = MockMonitor.RegisterResource(self, request)  # type: ignore[no-untyped-call]
+        self.parents[response.urn] = request.parent
+        return response
+
+
+@dataclass(frozen=True)
+class Engine:
+    mocks: RecordingMocks
+    monitor: RecordingMonitor
+
+    def inputs(self, typ: str) -> dict[str, dict[str, Any]]:
+        """The inputs of every resource of type `typ`, by name."""
+        return {r.name: r.inputs for r in self.mocks.registered if r.typ == typ}
+
+    def children_of(self, urn: str) -> dict[str, str]:
+        """The URNs of the resources whose parent is `urn`, with their type chain."""
+        return {
+            child: child.split("::")[2] for child, p in self.monitor.parents.items() if p == urn
+        }
+
+
+def start_engine(stack: str = "test") -> Engine:
+    """Fresh mocks: nothing of an earlier stack is seen."""
+    pulumi.runtime.reset_options()
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="mailstack-dns", stack=stack, monitor=monitor)
+    return Engine(mocks, monitor)
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    """Fresh mocks for one test; nothing of one test's stack is seen by the next."""
+    yield start_engine()
+    pulumi.runtime.reset_options()
+
+
+P = ParamSpec("P")
+
+
+def pulumi_test(fn: Callable[P, pulumi.Output[None]]) -> Callable[P, None]:
+    """`pulumi.runtime.test` (untyped upstream), typed: runs `fn` and awaits its output."""
+    return cast(Callable[P, None], pulumi.runtime.test(fn))  # type: ignore[no-untyped-call]

@@ -1,0 +1,134 @@
+"""`mailstack spec validate` and `mailstack dns ...`, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from mailstack.records import Record
+from mailstack.zonefile import canonical, parse
+from tests.conftest import MakeInventory, domain, hosts
+from tests.dnsserver import ZoneServer
+
+ROOT = Path(__file__).resolve().parent.parent
+MAILSTACK = str(Path(sys.executable).parent / "mailstack")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MAILSTACK, *args], capture_output=True, text=True, check=False, cwd=ROOT)
+
+
+def test_validate_the_lab() -> None:
+    result = run("spec", "validate", "-i", "inventories/lab")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("inventories/lab: valid: 3 domain(s), 2 host(s), 2 zone(s)")
+
+
+def test_validate_lists_every_error_with_its_path(make_inventory: MakeInventory) -> None:
+    inv = make_inventory(
+        [
+            domain(ttl=5, dmarc={"p": "block"}),
+            domain("peer.test", mx=[{"host": "x", "priority": 1}]),
+        ],
+        hosts("mx1.example.test", "mx1.peer.test"),
+    )
+    result = run("spec", "validate", "-i", str(inv))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert "error: mailstack_domains[0].ttl: must be between 60 and 604800, not 5" in lines
+    assert any(
+        line.startswith("error: mailstack_domains[0].dmarc.p: must be one of") for line in lines
+    )
+    assert any(
+        line.startswith("error: mailstack_domains[1].mx[0].host: 'x' is not a host name")
+        for line in lines
+    )
+    assert result.stdout == ""
+    assert "\033[" not in result.stderr  # plain text when piped
+
+
+def test_validate_a_missing_inventory(tmp_path: Path) -> None:
+    result = run("spec", "validate", "-i", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert "is not an inventory directory" in result.stderr
+
+
+def test_plan_json_is_the_plan() -> None:
+    result = run("dns", "plan", "-i", "inventories/lab", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["zones"] == ["example.test", "peer.test"]
+    mx = [r for r in data["records"] if r["type"] == "MX" and r["name"] == "peer.test"]
+    assert mx == [
+        {
+            "zone": "peer.test",
+            "name": "peer.test",
+            "subdomain": "",
+            "type": "MX",
+            "ttl": 300,
+            "data": "10 mx1.peer.test.",
+            "key": "MX:peer.test:mx1.peer.test",
+        }
+    ]
+    assert "example.test" in data["mta_sts_policies"]
+
+
+def test_zone_file_parses_back_to_the_plan() -> None:
+    plan = json.loads(run("dns", "plan", "-i", "inventories/lab", "--json").stdout)
+    for zone in plan["zones"]:
+        result = run("dns", "zone", "-i", "inventories/lab", zone)
+        assert result.returncode == 0, result.stderr
+        expected = {
+            canonical(Record(r["zone"], r["name"], r["type"], r["data"], r["ttl"], r["key"]))
+            for r in plan["records"]
+            if r["zone"] == zone
+        }
+        assert parse(result.stdout, zone) == expected
+
+
+def test_zone_of_another_domain_is_refused() -> None:
+    result = run("dns", "zone", "-i", "inventories/lab", "other.test")
+    assert result.returncode == 1
+    assert "other.test is not one of the zones: example.test, peer.test" in result.stderr
+
+
+def test_verify_against_the_zones_own_server() -> None:
+    """`dns verify` asks a real server on loopback that serves the rendered zone."""
+    zone_text = run("dns", "zone", "-i", "inventories/lab", "example.test").stdout
+    with ZoneServer(zone_text, "example.test") as server:
+        good = run(
+            "dns",
+            "verify",
+            "-i",
+            "inventories/lab",
+            "example.test",
+            "--nameserver",
+            server.host,
+            "--port",
+            str(server.port),
+        )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "example.test: all 22 record sets served as planned by 127.0.0.1" in good.stdout
+
+    # The refresh that OVH failed silently: one record never made it to the server.
+    broken = "\n".join(
+        line for line in zone_text.splitlines() if not line.startswith("_dmarc.example.test.")
+    )
+    with ZoneServer(broken, "example.test") as server:
+        bad = run(
+            "dns",
+            "verify",
+            "-i",
+            "inventories/lab",
+            "example.test",
+            "--nameserver",
+            server.host,
+            "--port",
+            str(server.port),
+        )
+    assert bad.returncode == 1
+    assert "_dmarc.example.test TXT" in bad.stdout
+    assert bad.stdout.splitlines()[0].startswith("missing")
+    assert "1 of 22 record sets missing or different" in bad.stdout

@@ -1,0 +1,193 @@
+"""Validation of the description: every rule, each error with its path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mailstack.model import Description, parse
+from mailstack.problems import DescriptionError
+from tests.conftest import domain, hosts
+
+
+def errors(domains: Any, host_vars: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    with pytest.raises(DescriptionError) as exc:
+        parse(domains, hosts("mx1.example.test") if host_vars is None else host_vars)
+    return [f"{p.path}: {p.message}" for p in exc.value.problems.errors]
+
+
+def test_a_minimal_domain_is_valid() -> None:
+    d = parse([domain()], hosts("mx1.example.test"))
+    assert isinstance(d, Description)
+    assert d.zones == ("example.test",)
+    assert d.domains[0].dmarc.p == "reject"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"name": "Not A Name"}, "mailstack_domains[0].name: 'Not A Name' is not a domain name"),
+        ({"ttl": 30}, "mailstack_domains[0].ttl: must be between 60 and 604800, not 30"),
+        ({"mx": []}, "mailstack_domains[0].mx: is required"),
+        (
+            {"mx": [{"host": "mx1.example.test", "priority": 70000}]},
+            "mailstack_domains[0].mx[0].priority: must be between 0 and 65535",
+        ),
+        (
+            {"dmarc": {"p": "block"}},
+            "mailstack_domains[0].dmarc.p: must be one of none, quarantine, reject",
+        ),
+        (
+            {"dmarc": {"rua": ["dmarc@example.test"]}},
+            "mailstack_domains[0].dmarc.rua[0]: 'dmarc@example.test' is not a mailto:address",
+        ),
+        ({"dmarc": {"pct": 150}}, "mailstack_domains[0].dmarc.pct: must be between 0 and 100"),
+        (
+            {"spf": {"all": "pass"}},
+            "mailstack_domains[0].spf.all: must be one of fail, softfail, neutral",
+        ),
+        (
+            {"spf": {"senders": [{"include": "_spf.vendor.test"}]}},
+            "mailstack_domains[0].spf.senders[0].who: is required for an include",
+        ),
+        (
+            {"spf": {"senders": [{"ip4": "192.0.2.1/24"}]}},
+            "mailstack_domains[0].spf.senders[0].ip4: '192.0.2.1/24' is not an IPv4",
+        ),
+        (
+            {"spf": {"senders": [{"ip6": "192.0.2.1"}]}},
+            "mailstack_domains[0].spf.senders[0].ip6: '192.0.2.1' is an IPv4 value, not IPv6",
+        ),
+        (
+            {"spf": {"senders": [{"mx": True, "a": True}]}},
+            "mailstack_domains[0].spf.senders[0]: needs exactly one of a, mx, ip4, ip6, include",
+        ),
+        (
+            {"dkim": [{"selector": "s1", "algorithm": "dsa"}]},
+            "mailstack_domains[0].dkim[0].algorithm: must be one of rsa, ed25519",
+        ),
+        (
+            {"dkim": [{"selector": "s1"}, {"selector": "s1"}]},
+            "mailstack_domains[0].dkim[1].selector: s1 is listed twice",
+        ),
+        (
+            {"mta_sts": {"mode": "enforce", "mx": ["mail.example.test"]}},
+            "mailstack_domains[0].mta_sts.mx: no pattern covers the MX mx1.example.test",
+        ),
+        (
+            {"mta_sts": {"mx": ["mx1.*.test"]}},
+            "mailstack_domains[0].mta_sts.mx[0]: 'mx1.*.test': a wildcard may only be the leftmost",
+        ),
+        (
+            {"mta_sts": {"max_age": 40000000}},
+            "mailstack_domains[0].mta_sts.max_age: must be between 1",
+        ),
+        ({"tls_rpt": {"rua": []}}, "mailstack_domains[0].tls_rpt.rua: needs at least one"),
+        (
+            {"bimi": {"logo": "https://example.test/logo.svg"}, "dmarc": {"p": "none"}},
+            "mailstack_domains[0].bimi: BIMI needs DMARC enforcement",
+        ),
+        (
+            {
+                "bimi": {"logo": "https://example.test/logo.svg"},
+                "dmarc": {"p": "reject", "sp": "none"},
+            },
+            "mailstack_domains[0].bimi: BIMI needs DMARC enforcement",
+        ),
+        ({"bimi": {"logo": "http://example.test/logo.png"}}, "mailstack_domains[0].bimi.logo:"),
+        (
+            {"caa": {"iodef": ["ftp://x"]}},
+            "mailstack_domains[0].caa.iodef[0]: 'ftp://x' must be a mailto:",
+        ),
+        (
+            {"autoconfig": {"host": "mx1.example.test", "services": ["smtp"]}},
+            "mailstack_domains[0].autoconfig.services[0]: 'smtp' is not one of submission",
+        ),
+        ({"dmarcc": {}}, "mailstack_domains[0].dmarcc: is not a known field (did you mean dmarc?)"),
+        (
+            {"zone": "other.test"},
+            "mailstack_domains[0].zone: example.test is not in the zone other.test",
+        ),
+        (
+            {"mx": [{"host": "mx9.example.test", "priority": 10}]},
+            "mailstack_domains[0].mx[0].host: mx9.example.test is in our zones but is not a host",
+        ),
+        ({"parked": True}, "mailstack_domains[0].mx: a parked domain sends and receives no mail"),
+    ],
+)
+def test_each_rule_names_the_field(fields: dict[str, Any], expected: str) -> None:
+    found = errors([domain(**fields)])
+    assert any(e.startswith(expected) for e in found), found
+
+
+def test_every_error_is_reported_in_one_pass() -> None:
+    found = errors(
+        [
+            domain(ttl=10, dmarc={"p": "block"}),
+            domain("peer.test", mx=[{"host": "mx1.peer.test", "priority": -1}]),
+        ],
+        hosts("mx1.example.test", "mx1.peer.test"),
+    )
+    assert len(found) == 3
+    assert found[0].startswith("mailstack_domains[0].ttl")
+    assert found[1].startswith("mailstack_domains[0].dmarc.p")
+    assert found[2].startswith("mailstack_domains[1].mx[0].priority")
+
+
+def test_duplicate_domain() -> None:
+    assert "mailstack_domains[1].name: example.test is described twice" in " ".join(
+        errors([domain(), domain()])
+    )
+
+
+def test_host_addresses_are_checked() -> None:
+    found = errors([domain()], {"mx1.example.test": {"mailstack_ipv4": "2001:db8::1"}})
+    assert found[0] == "hosts.mx1.example.test.mailstack_ipv4: '2001:db8::1' is not an IPv4 address"
+
+
+def test_an_mx_host_needs_an_address() -> None:
+    found = errors([domain()], {"mx1.example.test": {}})
+    assert found == [
+        "hosts.mx1.example.test: serves as MX for example.test but has no address"
+        " (mailstack_ipv4, mailstack_ipv6)"
+    ]
+
+
+def test_an_external_backup_mx_is_allowed() -> None:
+    d = parse(
+        [
+            domain(
+                mx=[
+                    {"host": "mx1.example.test", "priority": 10},
+                    {"host": "backup.provider.test", "priority": 20},
+                ]
+            )
+        ],
+        hosts("mx1.example.test"),
+    )
+    assert [m.host for m in d.domains[0].mx] == ["mx1.example.test", "backup.provider.test"]
+
+
+def test_parked_domain_gets_strict_dmarc() -> None:
+    d = parse([{"name": "parked.test", "parked": True}], hosts("mx1.example.test"))
+    dmarc = d.domains[0].dmarc
+    assert (dmarc.p, dmarc.sp, dmarc.adkim, dmarc.aspf) == ("reject", "reject", "s", "s")
+
+
+def test_mta_sts_wildcard_covers_one_label() -> None:
+    d = parse(
+        [domain(mta_sts={"mx": ["*.example.test"]})],
+        hosts("mx1.example.test"),
+    )
+    assert d.domains[0].mta_sts is not None
+    found = errors(
+        [
+            domain(
+                mx=[{"host": "a.mx1.example.test", "priority": 10}],
+                mta_sts={"mx": ["*.example.test"]},
+            )
+        ],
+        hosts("a.mx1.example.test"),
+    )
+    assert any("no pattern covers the MX a.mx1.example.test" in e for e in found)

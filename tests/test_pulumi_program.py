@@ -1,0 +1,81 @@
+"""The Pulumi program (pulumi/__main__.py) under Pulumi's mocks, on real inventories.
+
+The Pulumi CLI and OVH's API cannot run here: the program runs in process and what it would
+ask pulumi-ovh to create is checked against the plan. To run the same program for real, see
+README.md, "Publish the DNS records at OVH".
+"""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pulumi
+import pytest
+
+from mailstack import txt
+from mailstack.inventory import load
+from mailstack.plan import build
+from mailstack.problems import DescriptionError
+from tests.conftest import MakeInventory, domain
+from tests.pulumi_mocks import Engine, pulumi_test, start_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+ZONE_RECORD = "ovh:Domain/zoneRecord:ZoneRecord"
+ZONE_DNSSEC = "ovh:Domain/zoneDNSSec:ZoneDNSSec"
+
+
+def program() -> Callable[[], None]:
+    module = runpy.run_path(str(ROOT / "pulumi" / "__main__.py"), run_name="mailstack_program")
+    return cast(Callable[[], None], module["main"])
+
+
+@pytest.fixture
+def stack() -> Iterator[Callable[[str], Engine]]:
+    def start(inventory: str) -> Engine:
+        engine = start_engine()
+        pulumi.runtime.set_all_config({"mailstack:inventory": inventory})
+        return engine
+
+    yield start
+    pulumi.runtime.reset_options()
+
+
+def test_the_lab_is_published_record_for_record(stack: Callable[[str], Engine]) -> None:
+    engine = stack("inventories/lab")
+
+    @pulumi_test
+    def run() -> pulumi.Output[Any]:
+        program()()
+        return pulumi.Output.from_input(None)
+
+    run()
+    plan = build(load(ROOT / "inventories" / "lab"))
+    sent = {
+        (i["zone"], i["subdomain"], i["fieldtype"], i["target"], i["ttl"])
+        for i in engine.inputs(ZONE_RECORD).values()
+    }
+    assert sent == {(r.zone, r.subdomain, r.rtype, r.rdata, r.ttl) for r in plan.records}
+    assert len(engine.inputs(ZONE_RECORD)) == len(plan.records)
+    assert set(engine.inputs(ZONE_DNSSEC)) == {"example.test/dnssec", "peer.test/dnssec"}
+    for inputs in engine.inputs(ZONE_RECORD).values():
+        if inputs["fieldtype"] == "TXT":
+            assert txt.presentation(txt.joined(inputs["target"])) == inputs["target"]
+
+
+def test_nothing_is_published_from_an_invalid_plan(
+    stack: Callable[[str], Engine], make_inventory: MakeInventory
+) -> None:
+    inv = make_inventory([domain(spf={"senders": [{"include": "x.vendor.test", "who": "X"}]})])
+    engine = stack(str(inv))
+
+    @pulumi_test
+    def run() -> pulumi.Output[Any]:
+        program()()
+        return pulumi.Output.from_input(None)
+
+    with pytest.raises(DescriptionError, match="not in the offline cache"):
+        run()
+    assert engine.inputs(ZONE_RECORD) == {}
