@@ -126,18 +126,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_zone(args: argparse.Namespace) -> int:
-    from mailstack.zonefile import Soa, render  # noqa: PLC0415
-
-    err = Output(sys.stderr)
-    result = _plan(args, err)
+def _zone(args: argparse.Namespace) -> tuple[str, Plan] | None:
+    """The plan and the zone named on the command line, or None after saying what is wrong."""
+    result = _plan(args, Output(sys.stderr))
     if result is None:
-        return 1
+        return None
     _, plan = result
     zone = args.zone.lower().removesuffix(".")
     if zone not in plan.zones:
         print(f"error: {zone} is not one of the zones: {', '.join(plan.zones)}", file=sys.stderr)
+        return None
+    return zone, plan
+
+
+def cmd_zone(args: argparse.Namespace) -> int:
+    from mailstack.zonefile import Soa, render  # noqa: PLC0415
+
+    found = _zone(args)
+    if found is None:
         return 1
+    zone, plan = found
     soa = None
     if args.nameserver:
         soa = Soa(
@@ -153,15 +161,10 @@ def cmd_zone(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from mailstack.verify import VerifyError, verify  # noqa: PLC0415
 
-    err = Output(sys.stderr)
-    result = _plan(args, err)
-    if result is None:
+    found = _zone(args)
+    if found is None:
         return 1
-    _, plan = result
-    zone = args.zone.lower().removesuffix(".")
-    if zone not in plan.zones:
-        print(f"error: {zone} is not one of the zones: {', '.join(plan.zones)}", file=sys.stderr)
-        return 1
+    zone, plan = found
     records = plan.zone_records(zone)
     try:
         findings = verify(records, args.nameserver, port=args.port)

@@ -97,18 +97,22 @@ def test_zone_of_another_domain_is_refused() -> None:
 def test_verify_against_the_zones_own_server() -> None:
     """`dns verify` asks a real server on loopback that serves the rendered zone."""
     zone_text = run("dns", "zone", "-i", "inventories/lab", "example.test").stdout
-    with ZoneServer(zone_text, "example.test") as server:
-        good = run(
-            "dns",
-            "verify",
-            "-i",
-            "inventories/lab",
-            "example.test",
-            "--nameserver",
-            server.host,
-            "--port",
-            str(server.port),
-        )
+
+    def verify_against(served: str) -> subprocess.CompletedProcess[str]:
+        with ZoneServer(served, "example.test") as server:
+            return run(
+                "dns",
+                "verify",
+                "-i",
+                "inventories/lab",
+                "example.test",
+                "--nameserver",
+                server.host,
+                "--port",
+                str(server.port),
+            )
+
+    good = verify_against(zone_text)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "example.test: all 22 record sets served as planned by 127.0.0.1" in good.stdout
 
@@ -116,18 +120,7 @@ def test_verify_against_the_zones_own_server() -> None:
     broken = "\n".join(
         line for line in zone_text.splitlines() if not line.startswith("_dmarc.example.test.")
     )
-    with ZoneServer(broken, "example.test") as server:
-        bad = run(
-            "dns",
-            "verify",
-            "-i",
-            "inventories/lab",
-            "example.test",
-            "--nameserver",
-            server.host,
-            "--port",
-            str(server.port),
-        )
+    bad = verify_against(broken)
     assert bad.returncode == 1
     assert "_dmarc.example.test TXT" in bad.stdout
     assert bad.stdout.splitlines()[0].startswith("missing")

@@ -300,3 +300,11 @@ def test_lab_inventory_is_valid() -> None:
     assert plan.problems.errors == []
     assert plan.zones == ("example.test", "peer.test")
     assert texts(plan, "peer.test._report._dmarc.example.test") == ["v=DMARC1"]
+
+
+def test_example_inventory_is_valid() -> None:
+    root = Path(__file__).resolve().parent.parent
+    plan = build(load(root / "inventories" / "example"))
+    assert plan.problems.errors == []
+    assert values(plan, "example.net", "MX") == ["0 ."]
+    assert values(plan, "example.org", "MX") == ["10 mx1.example.org.", "20 mx2.example.org."]

@@ -22,6 +22,25 @@ out.vendor.test. IN A 192.0.2.77
 """
 
 
+def mailstack(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MAILSTACK, *args], capture_output=True, text=True, check=False)
+
+
+def live(*command: str, inventory: Path) -> subprocess.CompletedProcess[str]:
+    """Run a mailstack command on `inventory` that resolves SPF includes through a real DNS
+    server on loopback serving VENDOR_ZONE."""
+    with ZoneServer(VENDOR_ZONE, "vendor.test") as server:
+        return mailstack(
+            *command,
+            "-i",
+            str(inventory),
+            "--resolver",
+            server.host,
+            "--resolver-port",
+            str(server.port),
+        )
+
+
 def test_dns_source_answers_and_voids() -> None:
     with ZoneServer(VENDOR_ZONE, "vendor.test") as server:
         source = DnsSource(server.host, server.port, timeout=2)
@@ -51,28 +70,10 @@ def test_refresh_then_plan_offline(make_inventory: MakeInventory) -> None:
     inv = make_inventory(
         [domain(spf={"senders": [{"mx": True}, {"include": "vendor.test", "who": "Vendor"}]})]
     )
-    offline = subprocess.run(
-        [MAILSTACK, "spec", "validate", "-i", str(inv)], capture_output=True, text=True, check=False
-    )
+    offline = mailstack("spec", "validate", "-i", str(inv))
     assert offline.returncode == 1
     assert "vendor.test TXT is not in the offline cache" in offline.stderr
-    with ZoneServer(VENDOR_ZONE, "vendor.test") as server:
-        refresh = subprocess.run(
-            [
-                MAILSTACK,
-                "spf",
-                "refresh",
-                "-i",
-                str(inv),
-                "--resolver",
-                server.host,
-                "--resolver-port",
-                str(server.port),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    refresh = live("spf", "refresh", inventory=inv)
     assert refresh.returncode == 0, refresh.stderr
     cache = json.loads((inv / "spf-cache.json").read_text())["answers"]
     assert cache["out.vendor.test A"] == ["192.0.2.77"]
@@ -81,9 +82,7 @@ def test_refresh_then_plan_offline(make_inventory: MakeInventory) -> None:
         "v=spf1 ip4:192.0.2.0/24 a:out.vendor.test -all",
     ]
     # Now the plan needs no network: the cache answers.
-    plan = subprocess.run(
-        [MAILSTACK, "spec", "validate", "-i", str(inv)], capture_output=True, text=True, check=False
-    )
+    plan = mailstack("spec", "validate", "-i", str(inv))
     assert plan.returncode == 0, plan.stderr
 
 
@@ -95,23 +94,7 @@ def test_validate_live_warns_when_upstream_changed(make_inventory: MakeInventory
             "vendor.test TXT": ["v=spf1 ip4:198.51.100.1 -all"],
         },
     ).save()
-    with ZoneServer(VENDOR_ZONE, "vendor.test") as server:
-        result = subprocess.run(
-            [
-                MAILSTACK,
-                "spec",
-                "validate",
-                "-i",
-                str(inv),
-                "--resolver",
-                server.host,
-                "--resolver-port",
-                str(server.port),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    result = live("spec", "validate", inventory=inv)
     assert result.returncode == 0, result.stderr
     assert "warning: " in result.stderr
     assert "vendor.test TXT changed upstream: was ['v=spf1 ip4:198.51.100.1 -all']" in result.stderr
