@@ -144,7 +144,13 @@ class _Builder:
             self.add_txt(f"{selector.selector}._domainkey.{d.name}", value, d.ttl, "dkim")
 
     def dmarc(self, d: Domain) -> None:
-        self.add_txt(f"_dmarc.{d.name}", dmarc.build(d.dmarc), d.ttl, "dmarc")
+        value = dmarc.build(d.dmarc)
+        try:
+            dmarc.parse(value)  # what receivers will read back
+        except ValueError as exc:
+            self.problems.error(f"{d.path}.dmarc", f"the record {value!r} is invalid: {exc}")
+            return
+        self.add_txt(f"_dmarc.{d.name}", value, d.ttl, "dmarc")
         for dest in dmarc.report_domains(d.dmarc):
             if in_zone(dest, d.name) or in_zone(d.name, dest):
                 continue
