@@ -20,6 +20,10 @@ INCLUDE=python3,python3-apt,systemd,systemd-sysv,iproute2,ca-certificates
 # Changing the recipe (this number or the package list) makes the next run rebuild the image.
 RECIPE="v2 $SUITE $INCLUDE"
 DROPIN=/etc/containers/containers.conf.d/50-mailstack.conf
+# The project's own network for Molecule scenarios: containers get fixed addresses in it and
+# tests address nothing else.
+NETWORK=mailstack-molecule
+SUBNET=10.231.250.0/24
 
 say() { printf 'platform: %s\n' "$*"; }
 die() { printf 'platform: error: %s\n' "$*" >&2; exit 1; }
@@ -177,11 +181,23 @@ configure_runtime() {
   die "a container from $IMAGE does not start: $PROBE_ERROR"
 }
 
+ensure_network() {
+  if podman network exists "$NETWORK"; then
+    local have
+    have=$(podman network inspect --format '{{range .Subnets}}{{.Subnet}}{{end}}' "$NETWORK")
+    [ "$have" = "$SUBNET" ] && return 0
+    die "the podman network $NETWORK exists with subnet $have, not $SUBNET: remove it (podman network rm $NETWORK)"
+  fi
+  podman network create --subnet "$SUBNET" "$NETWORK" >/dev/null
+  say "created the podman network $NETWORK ($SUBNET)"
+}
+
 main() {
   install_packages
   command -v podman >/dev/null || die "podman is missing"
   build_image
   configure_runtime
+  ensure_network
 }
 
 main "$@"
