@@ -1,4 +1,4 @@
-"""Bad input to the `common` role fails the play before any task touches the host.
+"""Bad input to a role fails the play before any task touches the host.
 
 Each case runs the real role with ansible-playbook against localhost in check mode with no
 fact gathering: a correct input would only be simulated, and a bad one must stop the play at
@@ -24,13 +24,15 @@ PLAY = """
   connection: local
   gather_facts: false
   roles:
-    - role: common
+    - role: {role}
 """
 
 
-def run_common(tmp_path: Path, extra_vars: dict[str, object]) -> subprocess.CompletedProcess[str]:
+def run_role(
+    role: str, tmp_path: Path, extra_vars: dict[str, object]
+) -> subprocess.CompletedProcess[str]:
     playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAY)
+    playbook.write_text(PLAY.format(role=role))
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg"),
@@ -58,32 +60,62 @@ def run_common(tmp_path: Path, extra_vars: dict[str, object]) -> subprocess.Comp
     )
 
 
+# The first task of each role that changes the host: a failure must come before it.
+FIRST_CHANGE = {
+    "common": "Install the base packages",
+    "tls": "Install certbot",
+    "pebble": "Install Pebble",
+}
+
+
 @pytest.mark.parametrize(
-    ("extra_vars", "field", "problem"),
+    ("role", "extra_vars", "field", "problem"),
     [
-        ({"common__fqdn": "mx1.example.test", "common__packages": "file"}, "common__packages", ""),
         (
+            "common",
+            {"common__fqdn": "mx1.example.test", "common__packages": "file"},
+            "common__packages",
+            "",
+        ),
+        (
+            "common",
             {"common__fqdn": "mx1.example.test", "common__apt_cache_valid_time": "soon"},
             "common__apt_cache_valid_time",
             "",
         ),
-        ({"common__fqdn": "mx1"}, "common__fqdn", "at least two labels"),
-        ({"common__fqdn": "-mx1.example.test"}, "common__fqdn", "DNS names"),
-        ({"common__fqdn": "mx_1.example.test"}, "common__fqdn", "DNS names"),
+        ("common", {"common__fqdn": "mx1"}, "common__fqdn", "at least two labels"),
+        ("common", {"common__fqdn": "-mx1.example.test"}, "common__fqdn", "DNS names"),
+        ("common", {"common__fqdn": "mx_1.example.test"}, "common__fqdn", "DNS names"),
         (
+            "common",
             {"common__fqdn": "mx1.example.test", "common__timezone": "Paris; rm"},
             "common__timezone",
             "",
         ),
+        ("tls", {"tls__names": "mx1.example.test"}, "tls__names", "lower-case DNS names"),
+        ("tls", {"tls__names": ["MX1.example.test"]}, "tls__names", "lower-case DNS names"),
+        (
+            "tls",
+            {"tls__names": ["mx1.example.test"], "tls__key_type": "dsa"},
+            "tls__key_type",
+            "ecdsa, rsa",
+        ),
+        (
+            "tls",
+            {"tls__names": ["mx1.example.test"], "tls__renew_before_days": "soon"},
+            "tls__renew_before_days",
+            "",
+        ),
+        ("pebble", {"pebble__port": "high"}, "pebble__port", ""),
     ],
 )
 def test_bad_input_fails_before_any_change(
-    tmp_path: Path, extra_vars: dict[str, object], field: str, problem: str
+    role: str, tmp_path: Path, extra_vars: dict[str, object], field: str, problem: str
 ) -> None:
-    result = run_common(tmp_path, extra_vars)
+    result = run_role(role, tmp_path, extra_vars)
     out = result.stdout + result.stderr
     assert result.returncode != 0, out
     assert field in out
     assert problem in out
     # The failure came from validation: no task that changes the host was reached.
-    assert "Install the base packages" not in out, out
+    assert FIRST_CHANGE[role] not in out, out
