@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mailstack import accounts
 from mailstack.fields import Reader, check_name, check_network
 from mailstack.problems import DescriptionError, Problems
 
@@ -132,6 +133,7 @@ class Domain:
     bimi: Bimi | None = None
     caa: tuple[tuple[str, str], ...] = ()
     autoconfig: Autoconfig | None = None
+    accounts: accounts.Accounts = field(default_factory=accounts.Accounts)
 
 
 @dataclass(frozen=True)
@@ -232,11 +234,12 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
         if r.has("autoconfig")
         else None
     )
+    mail_accounts = accounts.read(r, problems)
     r.done()
     if name is None or zone is None:
         return None
     if parked:
-        for key in ("mx", "spf", "dkim", "mta_sts", "tls_rpt", "bimi", "autoconfig"):
+        for key in ("mx", "spf", "dkim", "mta_sts", "tls_rpt", "bimi", "autoconfig", "mailboxes"):
             if r.has(key):
                 problems.error(r.at(key), "a parked domain sends and receives no mail: remove it")
         dmarc = Dmarc(p="reject", sp="reject", adkim="s", aspf="s", rua=dmarc.rua)
@@ -269,6 +272,7 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
         bimi=bimi,
         caa=caa,
         autoconfig=autoconfig,
+        accounts=mail_accounts,
     )
 
 

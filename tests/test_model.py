@@ -191,3 +191,58 @@ def test_mta_sts_wildcard_covers_one_label() -> None:
         hosts("a.mx1.example.test"),
     )
     assert any("no pattern covers the MX a.mx1.example.test" in e for e in found)
+
+
+HASH = "{SHA512-CRYPT}$6$salt$abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def test_accounts_are_read() -> None:
+    d = parse(
+        [
+            domain(
+                mailboxes=[{"name": "alice", "password_hash": HASH}],
+                aliases=[{"name": "postmaster", "to": ["alice@example.test"]}],
+                catch_all="alice@example.test",
+            )
+        ],
+        hosts("mx1.example.test"),
+    )
+    accounts = d.domains[0].accounts
+    assert [m.name for m in accounts.mailboxes] == ["alice"]
+    assert accounts.aliases[0].to == ("alice@example.test",)
+    assert accounts.catch_all == "alice@example.test"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"mailboxes": [{"name": "alice", "password_hash": "secret"}]},
+            "mailstack_domains[0].mailboxes[0].password_hash: must be a {SCHEME}hash",
+        ),
+        (
+            {"mailboxes": [{"name": "alice", "password_hash": "{PLAIN}secret"}]},
+            "mailstack_domains[0].mailboxes[0].password_hash: the scheme PLAIN is not one of",
+        ),
+        (
+            {"mailboxes": [{"name": "Alice", "password_hash": HASH}]},
+            "mailstack_domains[0].mailboxes[0].name: 'Alice' is not a lower-case local part",
+        ),
+        (
+            {
+                "mailboxes": [{"name": "alice", "password_hash": HASH}],
+                "aliases": [{"name": "alice", "to": ["bob@example.test"]}],
+            },
+            "mailstack_domains[0].aliases[0].name: alice is already mailstack_domains[0].mailbox",
+        ),
+        (
+            {"aliases": [{"name": "info", "to": ["not an address"]}]},
+            "mailstack_domains[0].aliases[0].to[0]: 'not an address' is not a mail address",
+        ),
+        ({"aliases": [{"name": "info"}]}, "mailstack_domains[0].aliases[0].to: needs at least one"),
+        ({"catch_all": "nobody"}, "mailstack_domains[0].catch_all: 'nobody' is not a mail address"),
+    ],
+)
+def test_account_rules(fields: dict[str, Any], expected: str) -> None:
+    found = errors([domain(**fields)])
+    assert any(e.startswith(expected) for e in found), found
