@@ -119,13 +119,11 @@ class PlanSource:
     def __init__(self, records: Iterable[Record], zones: Iterable[str], fallback: Source) -> None:
         self.zones = tuple(zones)
         self.fallback = fallback
-        self.names: set[str] = set()
         self.data: dict[tuple[str, str], list[str]] = {}
         for record in records:
             self.add(record)
 
     def add(self, record: Record) -> None:
-        self.names.add(record.name)
         value = txt.joined(record.rdata) if record.rtype == "TXT" else record.rdata
         self.data.setdefault((record.name, record.rtype), []).append(value)
 

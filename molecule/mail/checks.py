@@ -5,6 +5,7 @@ sender, a mail user and an attacker see them. Run on the outside container by ve
     python3 checks.py CA_FILE send TO SUBJECT  send one message on port 25
     python3 checks.py CA_FILE read TO SUBJECT  wait until TO (alice or bob) reads it over IMAPS
     python3 checks.py CA_FILE banner           port 25 answers with its banner
+    python3 checks.py CA_FILE srs              a forwarded alias leaves with an SRS sender
 
 CA_FILE is the root of the ACME CA that issued the mail host's certificate. Prints one line
 per check and exits 1 at the first failure.
@@ -270,6 +271,69 @@ def banner() -> None:
     check("port 25 answers", line.startswith(b"220 mx1.example.test ESMTP"), line.decode().strip())
 
 
+def sink(received: list[tuple[str, str]]) -> socket.socket:
+    """A minimal SMTP receiver on port 25 of this host, recording (MAIL FROM, RCPT TO)."""
+    listener = socket.create_server(("0.0.0.0", 25))  # noqa: S104 (the outside host's own port)
+
+    def session(conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as f:
+            conn.sendall(b"220 outside.test ESMTP sink\r\n")
+            sender = ""
+            for raw in f:
+                line = raw.decode(errors="replace").strip()
+                verb = line[:4].upper()
+                if verb in ("EHLO", "HELO"):
+                    conn.sendall(b"250 outside.test\r\n")
+                elif verb == "MAIL":
+                    sender = line.split(":", 1)[1].strip().split()[0].strip("<>")
+                    conn.sendall(b"250 ok\r\n")
+                elif verb == "RCPT":
+                    received.append((sender, line.split(":", 1)[1].strip().strip("<>")))
+                    conn.sendall(b"250 ok\r\n")
+                elif verb == "DATA":
+                    conn.sendall(b"354 go on\r\n")
+                    for data in f:
+                        if data in (b".\r\n", b".\n"):
+                            break
+                    conn.sendall(b"250 queued\r\n")
+                elif verb == "QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n")
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=session, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def srs(ca: str) -> None:
+    received: list[tuple[str, str]] = []
+    listener = sink(received)
+    try:
+        send(ca, "forward@example.test", "forwarded")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not received:
+            time.sleep(0.5)
+    finally:
+        listener.close()
+    check("the forwarded mail reached carol@outside.test", bool(received), received)
+    sender, recipient = received[0]
+    check("it went to the alias's target", recipient == "carol@outside.test", recipient)
+    check(
+        "its envelope sender is rewritten with SRS into our domain",
+        sender.startswith("SRS0=") and sender.endswith("=outside.test=someone@example.test"),
+        sender,
+    )
+
+
 def main() -> None:
     ca, command = sys.argv[1], sys.argv[2:]
     if command[:1] == ["send"]:
@@ -279,6 +343,8 @@ def main() -> None:
         check(f"{command[1]} reads {command[2]!r} over IMAPS", command[2] in found)
     elif command == ["banner"]:
         banner()
+    elif command == ["srs"]:
+        srs(ca)
     else:
         sent = port25(ca)
         read_back(ca, sent)
