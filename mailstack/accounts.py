@@ -9,14 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailstack.fields import Reader
+from mailstack.fields import Reader, first_time, is_address, is_local_part
 from mailstack.problems import Problems
 
 HASH_SCHEMES = ("ARGON2ID", "ARGON2I", "BLF-CRYPT", "SHA512-CRYPT", "SHA256-CRYPT")
-_LOCAL = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
-_ADDRESS = re.compile(
-    r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?@((?!-)[a-z0-9-]{1,63}(?<!-)\.)+[a-z0-9-]{2,63}$"
-)
 _HASH = re.compile(r"^\{([A-Z0-9-]+)\}\S+$")
 
 
@@ -63,12 +59,12 @@ def read(r: Reader, problems: Problems) -> Accounts:
         if not targets:
             problems.error(a.at("to"), "needs at least one address")
         for j, target in enumerate(targets):
-            if not _ADDRESS.match(target):
+            if not is_address(target):
                 problems.error(f"{a.at('to')}[{j}]", f"{target!r} is not a mail address")
         if name and targets:
             aliases.append(Alias(name, tuple(targets)))
     catch_all = r.text("catch_all")
-    if catch_all is not None and not _ADDRESS.match(catch_all.lower()):
+    if catch_all is not None and not is_address(catch_all.lower()):
         problems.error(r.at("catch_all"), f"{catch_all!r} is not a mail address")
         catch_all = None
     return Accounts(tuple(mailboxes), tuple(aliases), catch_all.lower() if catch_all else None)
@@ -78,14 +74,10 @@ def _local(r: Reader, seen: dict[str, str], problems: Problems) -> str | None:
     name = r.text("name", required=True)
     if name is None:
         return None
-    if not _LOCAL.match(name):
+    if not is_local_part(name):
         problems.error(r.at("name"), f"{name!r} is not a lower-case local part")
         return None
-    if name in seen:
-        problems.error(r.at("name"), f"{name} is already {seen[name]}")
-        return None
-    seen[name] = r.path
-    return name
+    return name if first_time(name, r.at("name"), seen, problems) else None
 
 
 def _hash_ok(value: str, path: str, problems: Problems) -> bool:

@@ -16,13 +16,46 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-def is_dns_name(name: str, *, host: bool = False) -> bool:
-    """A lower-case absolute name with no final dot; `host` refuses underscores (RFC 952)."""
-    if not name or len(name) > 253 or name.endswith("."):
+_LOCAL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
+
+
+def is_labels(name: str, *, host: bool = False, min_labels: int = 1) -> bool:
+    """Lower-case DNS labels joined by dots; `host` refuses underscores (RFC 952)."""
+    if not name or len(name) > 253:
         return False
     pattern = _HOST_LABEL if host else _LABEL
     labels = name.split(".")
-    return len(labels) >= 2 and all(pattern.match(label) for label in labels)
+    return len(labels) >= min_labels and all(pattern.match(label) for label in labels)
+
+
+def is_dns_name(name: str, *, host: bool = False) -> bool:
+    """A lower-case absolute name of two labels or more, with no final dot."""
+    return is_labels(name, host=host, min_labels=2)
+
+
+def is_local_part(name: str) -> bool:
+    """A lower-case local part as mailstack accepts it for mailboxes and aliases."""
+    return bool(_LOCAL_PART.match(name))
+
+
+def is_address(address: str) -> bool:
+    """local@domain, lower case, the domain ending in a label of two characters or more."""
+    local, at, domain = address.partition("@")
+    return (
+        bool(at)
+        and is_local_part(local)
+        and is_dns_name(domain, host=True)
+        and len(domain.rsplit(".", 1)[-1]) >= 2
+    )
+
+
+def first_time(value: str, path: str, seen: dict[str, str], problems: Problems) -> bool:
+    """Record `value` as seen at `path`; a repeat is an error that names the first place."""
+    if value in seen:
+        problems.error(path, f"{value} is listed twice (first at {seen[value]})")
+        return False
+    seen[value] = path
+    return True
 
 
 class Reader:

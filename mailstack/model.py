@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mailstack import accounts
-from mailstack.fields import Reader, check_name, check_network
+from mailstack.fields import Reader, check_name, check_network, first_time, is_labels
 from mailstack.problems import DescriptionError, Problems
 
 Policy = Literal["none", "quarantine", "reject"]
@@ -175,14 +175,8 @@ def read(
             domain = _domain(item, f"mailstack_domains[{i}]", problems)
             if domain is None:
                 continue
-            if domain.name in seen:
-                problems.error(
-                    f"{domain.path}.name",
-                    f"{domain.name} is described twice (also {seen[domain.name]})",
-                )
-                continue
-            seen[domain.name] = domain.path
-            parsed_domains.append(domain)
+            if first_time(domain.name, f"{domain.path}.name", seen, problems):
+                parsed_domains.append(domain)
     description = Description(tuple(parsed_domains), parsed_hosts)
     _cross_checks(description, problems)
     return description
@@ -278,19 +272,14 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
 
 def _mx_list(r: Reader, problems: Problems) -> tuple[Mx, ...]:
     out: list[Mx] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for i, item in enumerate(r.items("mx")):
         m = Reader(item, f"{r.at('mx')}[{i}]", problems)
         host = m.name("host", required=True, host=True)
         priority = m.integer("priority", 10, low=0, high=65535)
         m.done()
-        if host is None:
-            continue
-        if host in seen:
-            problems.error(m.at("host"), f"{host} is listed twice")
-            continue
-        seen.add(host)
-        out.append(Mx(host, priority))
+        if host is not None and first_time(host, m.at("host"), seen, problems):
+            out.append(Mx(host, priority))
     return tuple(sorted(out, key=lambda m: (m.priority, m.host)))
 
 
@@ -354,7 +343,7 @@ def _spf_mechanism(
 
 def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
     out: list[DkimSelector] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for i, item in enumerate(r.items("dkim")):
         s = Reader(item, f"{r.at('dkim')}[{i}]", problems)
         selector = s.text("selector", required=True)
@@ -362,14 +351,10 @@ def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
         s.done()
         if selector is None:
             continue
-        if not re.match(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$", selector):
+        if not is_labels(selector, host=True):
             problems.error(s.at("selector"), f"{selector!r} is not a selector (lower-case labels)")
-            continue
-        if selector in seen:
-            problems.error(s.at("selector"), f"{selector} is listed twice")
-            continue
-        seen.add(selector)
-        out.append(DkimSelector(selector, algorithm))
+        elif first_time(selector, s.at("selector"), seen, problems):
+            out.append(DkimSelector(selector, algorithm))
     return tuple(out)
 
 

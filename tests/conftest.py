@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 MakeInventory = Callable[..., Path]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mailstack(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed `mailstack` command from the repository root, as a user does."""
+    exe = str(Path(sys.executable).parent / "mailstack")
+    return subprocess.run([exe, *args], capture_output=True, text=True, check=False, cwd=ROOT)
 
 
 def public_pem(key: PrivateKeyTypes) -> bytes:

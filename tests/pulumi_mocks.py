@@ -14,6 +14,10 @@ import pulumi
 import pytest
 from pulumi.runtime.mocks import MockMonitor
 
+# Type tokens that pulumi-ovh 2.x publishes.
+ZONE_RECORD = "ovh:Domain/zoneRecord:ZoneRecord"
+ZONE_DNSSEC = "ovh:Domain/zoneDNSSec:ZoneDNSSec"
+
 
 @dataclass(frozen=True)
 class Registration:

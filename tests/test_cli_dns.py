@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from mailstack.records import Record
 from mailstack.zonefile import canonical, parse
-from tests.conftest import MakeInventory, domain, hosts
+from tests.conftest import MakeInventory, domain, hosts, mailstack
 from tests.dnsserver import ZoneServer
-
-ROOT = Path(__file__).resolve().parent.parent
-MAILSTACK = str(Path(sys.executable).parent / "mailstack")
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MAILSTACK, *args], capture_output=True, text=True, check=False, cwd=ROOT)
 
 
 def test_validate_the_lab() -> None:
-    result = run("spec", "validate", "-i", "inventories/lab")
+    result = mailstack("spec", "validate", "-i", "inventories/lab")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("inventories/lab: valid: 3 domain(s), 2 host(s), 2 zone(s)")
 
@@ -34,7 +26,7 @@ def test_validate_lists_every_error_with_its_path(make_inventory: MakeInventory)
         ],
         hosts("mx1.example.test", "mx1.peer.test"),
     )
-    result = run("spec", "validate", "-i", str(inv))
+    result = mailstack("spec", "validate", "-i", str(inv))
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert "error: mailstack_domains[0].ttl: must be between 60 and 604800, not 5" in lines
@@ -50,13 +42,13 @@ def test_validate_lists_every_error_with_its_path(make_inventory: MakeInventory)
 
 
 def test_validate_a_missing_inventory(tmp_path: Path) -> None:
-    result = run("spec", "validate", "-i", str(tmp_path / "nope"))
+    result = mailstack("spec", "validate", "-i", str(tmp_path / "nope"))
     assert result.returncode == 1
     assert "is not an inventory directory" in result.stderr
 
 
 def test_plan_json_is_the_plan() -> None:
-    result = run("dns", "plan", "-i", "inventories/lab", "--json")
+    result = mailstack("dns", "plan", "-i", "inventories/lab", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["zones"] == ["example.test", "peer.test"]
@@ -76,9 +68,9 @@ def test_plan_json_is_the_plan() -> None:
 
 
 def test_zone_file_parses_back_to_the_plan() -> None:
-    plan = json.loads(run("dns", "plan", "-i", "inventories/lab", "--json").stdout)
+    plan = json.loads(mailstack("dns", "plan", "-i", "inventories/lab", "--json").stdout)
     for zone in plan["zones"]:
-        result = run("dns", "zone", "-i", "inventories/lab", zone)
+        result = mailstack("dns", "zone", "-i", "inventories/lab", zone)
         assert result.returncode == 0, result.stderr
         expected = {
             canonical(Record(r["zone"], r["name"], r["type"], r["data"], r["ttl"], r["key"]))
@@ -89,18 +81,18 @@ def test_zone_file_parses_back_to_the_plan() -> None:
 
 
 def test_zone_of_another_domain_is_refused() -> None:
-    result = run("dns", "zone", "-i", "inventories/lab", "other.test")
+    result = mailstack("dns", "zone", "-i", "inventories/lab", "other.test")
     assert result.returncode == 1
     assert "other.test is not one of the zones: example.test, peer.test" in result.stderr
 
 
 def test_verify_against_the_zones_own_server() -> None:
     """`dns verify` asks a real server on loopback that serves the rendered zone."""
-    zone_text = run("dns", "zone", "-i", "inventories/lab", "example.test").stdout
+    zone_text = mailstack("dns", "zone", "-i", "inventories/lab", "example.test").stdout
 
     def verify_against(served: str) -> subprocess.CompletedProcess[str]:
         with ZoneServer(served, "example.test") as server:
-            return run(
+            return mailstack(
                 "dns",
                 "verify",
                 "-i",

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from mailstack.fields import is_address
 from mailstack.model import Description, parse
 from mailstack.problems import DescriptionError
 from tests.conftest import domain, hosts
@@ -69,7 +70,8 @@ def test_a_minimal_domain_is_valid() -> None:
         ),
         (
             {"dkim": [{"selector": "s1"}, {"selector": "s1"}]},
-            "mailstack_domains[0].dkim[1].selector: s1 is listed twice",
+            "mailstack_domains[0].dkim[1].selector: s1 is listed twice"
+            " (first at mailstack_domains[0].dkim[0].selector)",
         ),
         (
             {"mta_sts": {"mode": "enforce", "mx": ["mail.example.test"]}},
@@ -136,9 +138,11 @@ def test_every_error_is_reported_in_one_pass() -> None:
 
 
 def test_duplicate_domain() -> None:
-    assert "mailstack_domains[1].name: example.test is described twice" in " ".join(
-        errors([domain(), domain()])
+    expected = (
+        "mailstack_domains[1].name: example.test is listed twice"
+        " (first at mailstack_domains[0].name)"
     )
+    assert expected in errors([domain(), domain()])
 
 
 def test_host_addresses_are_checked() -> None:
@@ -233,7 +237,8 @@ def test_accounts_are_read() -> None:
                 "mailboxes": [{"name": "alice", "password_hash": HASH}],
                 "aliases": [{"name": "alice", "to": ["bob@example.test"]}],
             },
-            "mailstack_domains[0].aliases[0].name: alice is already mailstack_domains[0].mailbox",
+            "mailstack_domains[0].aliases[0].name: alice is listed twice"
+            " (first at mailstack_domains[0].mailboxes[0].name)",
         ),
         (
             {"aliases": [{"name": "info", "to": ["not an address"]}]},
@@ -246,3 +251,31 @@ def test_accounts_are_read() -> None:
 def test_account_rules(fields: dict[str, Any], expected: str) -> None:
     found = errors([domain(**fields)])
     assert any(e.startswith(expected) for e in found), found
+
+
+@pytest.mark.parametrize(
+    ("address", "valid"),
+    [
+        ("alice@example.test", True),
+        ("a.b+c@mx1.example.test", True),
+        ("Alice@example.test", False),
+        ("alice@example.t", False),
+        ("alice@_x.example.test", False),
+        ("alice@localhost", False),
+        ("alice", False),
+        (".alice@example.test", False),
+    ],
+)
+def test_addresses(address: str, valid: bool) -> None:
+    assert is_address(address) is valid
+
+
+def test_an_mx_host_listed_twice() -> None:
+    mx = [
+        {"host": "mx1.example.test", "priority": 10},
+        {"host": "mx1.example.test", "priority": 20},
+    ]
+    assert errors([domain(mx=mx)]) == [
+        "mailstack_domains[0].mx[1].host: mx1.example.test is listed twice"
+        " (first at mailstack_domains[0].mx[0].host)"
+    ]

@@ -19,13 +19,10 @@ import pytest
 
 from mailstack.pulumi_dns import MailDns, MailDnsArgs, resource_name
 from mailstack.records import Record
-from tests.pulumi_mocks import Engine, engine, pulumi_test
+from tests.pulumi_mocks import ZONE_DNSSEC, ZONE_RECORD, Engine, engine, pulumi_test
 
 __all__ = ["engine"]  # the fixture, used by name
 
-# Type tokens published by pulumi-ovh 2.x.
-ZONE_RECORD = "ovh:Domain/zoneRecord:ZoneRecord"
-ZONE_DNSSEC = "ovh:Domain/zoneDNSSec:ZoneDNSSec"
 COMPONENT = "mailstack:dns:MailDns"
 
 ZONE = "example.org"

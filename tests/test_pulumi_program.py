@@ -20,11 +20,9 @@ from mailstack.inventory import load
 from mailstack.plan import build
 from mailstack.problems import DescriptionError
 from tests.conftest import MakeInventory, domain
-from tests.pulumi_mocks import Engine, pulumi_test, start_engine
+from tests.pulumi_mocks import ZONE_DNSSEC, ZONE_RECORD, Engine, pulumi_test, start_engine
 
 ROOT = Path(__file__).resolve().parent.parent
-ZONE_RECORD = "ovh:Domain/zoneRecord:ZoneRecord"
-ZONE_DNSSEC = "ovh:Domain/zoneDNSSec:ZoneDNSSec"
 
 
 def program() -> Callable[[], None]:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from mailstack.dnssource import CacheSource, DnsSource, RecordingSource
-from tests.conftest import MakeInventory, domain
+from tests.conftest import MakeInventory, domain, mailstack
 from tests.dnsserver import ZoneServer
-
-MAILSTACK = str(Path(sys.executable).parent / "mailstack")
 
 VENDOR_ZONE = """
 $TTL 300
@@ -20,10 +17,6 @@ _n.vendor.test. IN TXT "v=spf1 ip4:192.0.2.0/24 a:out.vendor.test -all"
 _n.vendor.test. IN TXT "some-verification=1"
 out.vendor.test. IN A 192.0.2.77
 """
-
-
-def mailstack(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MAILSTACK, *args], capture_output=True, text=True, check=False)
 
 
 def live(*command: str, inventory: Path) -> subprocess.CompletedProcess[str]:
