@@ -1,7 +1,8 @@
 """Mailboxes, aliases and catch-alls of a mail domain: read and validated with paths.
 
-Passwords are stored as hashes only (Dovecot's `{SCHEME}hash` form, as `doveadm pw` prints
-them): a plain-text scheme is refused, so no password is ever at rest in clear.
+A mailbox's password is either a hash (Dovecot's `{SCHEME}hash` form, as `doveadm pw` prints
+it; a plain-text scheme is refused) or a password encrypted with ansible-vault, which the
+`dovecot` role hashes at deploy time. A password in clear is refused: none is ever at rest.
 """
 
 from __future__ import annotations
@@ -14,12 +15,23 @@ from mailstack.problems import Problems
 
 HASH_SCHEMES = ("ARGON2ID", "ARGON2I", "BLF-CRYPT", "SHA512-CRYPT", "SHA256-CRYPT")
 _HASH = re.compile(r"^\{([A-Z0-9-]+)\}\S+$")
+# Dovecot's sizes: a number and a unit (kibi-, mebi-, gibi-, tebibytes).
+_QUOTA = re.compile(r"^[1-9][0-9]{0,5}[KMGT]$")
+
+
+class Vaulted:
+    """A value encrypted with ansible-vault (`!vault`): mailstack never decrypts it."""
+
+    def __repr__(self) -> str:
+        return "Vaulted()"
 
 
 @dataclass(frozen=True)
 class Mailbox:
     name: str
-    password_hash: str
+    # The hash, or None when the password is vaulted (hashed by the dovecot role).
+    password_hash: str | None
+    quota: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,14 +54,14 @@ def read(r: Reader, problems: Problems) -> Accounts:
     for i, item in enumerate(r.items("mailboxes")):
         m = Reader(item, f"{r.at('mailboxes')}[{i}]", problems)
         name = _local(m, seen, problems)
-        password_hash = m.text("password_hash", required=True)
+        password = _password(m, problems)
+        quota = m.text("quota")
         m.done()
-        if password_hash is not None and not _hash_ok(
-            password_hash, m.at("password_hash"), problems
-        ):
-            continue
-        if name and password_hash:
-            mailboxes.append(Mailbox(name, password_hash))
+        if quota is not None and not _QUOTA.match(quota):
+            problems.error(m.at("quota"), f"{quota!r} is not a size such as 500M or 2G")
+            quota = None
+        if name and password is not None:
+            mailboxes.append(Mailbox(name, password or None, quota))
     aliases = []
     for i, item in enumerate(r.items("aliases")):
         a = Reader(item, f"{r.at('aliases')}[{i}]", problems)
@@ -78,6 +90,29 @@ def _local(r: Reader, seen: dict[str, str], problems: Problems) -> str | None:
         problems.error(r.at("name"), f"{name!r} is not a lower-case local part")
         return None
     return name if first_time(name, r.at("name"), seen, problems) else None
+
+
+def _password(m: Reader, problems: Problems) -> str | None:
+    """The mailbox's hash, "" for a vaulted password, None when neither is valid."""
+    vaulted = m.raw("password")
+    if vaulted is not None and not isinstance(vaulted, Vaulted):
+        problems.error(
+            m.at("password"),
+            "must be encrypted with ansible-vault (`ansible-vault encrypt_string`), never in"
+            " clear; or give password_hash",
+        )
+        return None
+    if vaulted is not None and m.has("password_hash"):
+        m.raw("password_hash")
+        problems.error(m.at("password"), "give password or password_hash, not both")
+        return None
+    if vaulted is not None:
+        return ""
+    password_hash = m.text("password_hash")
+    if password_hash is None:
+        problems.error(m.at("password_hash"), "is required (or a vaulted password)")
+        return None
+    return password_hash if _hash_ok(password_hash, m.at("password_hash"), problems) else None
 
 
 def _hash_ok(value: str, path: str, problems: Problems) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mailstack.accounts import Vaulted
 from mailstack.keys import PublishedKeys
 from mailstack.model import Description, read
 from mailstack.problems import DescriptionError, Problems
@@ -39,7 +40,12 @@ class Inventory:
 
 
 def plain(value: Any) -> Any:
-    """Ansible's tagged strings, lists and mappings as plain Python values."""
+    """Ansible's tagged strings, lists and mappings as plain Python values; a vaulted value
+    (`!vault`) as Vaulted, never decrypted."""
+    from ansible.parsing.vault import EncryptedString  # noqa: PLC0415 (slow import)
+
+    if isinstance(value, EncryptedString):
+        return Vaulted()
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -200,6 +200,12 @@ def test_mta_sts_wildcard_covers_one_label() -> None:
 HASH = "{SHA512-CRYPT}$6$salt$abcdefghijklmnopqrstuvwxyz0123456789"
 
 
+def test_a_quota_is_read() -> None:
+    mailbox = {"name": "alice", "password_hash": HASH, "quota": "500M"}
+    d = parse([domain(mailboxes=[mailbox])], hosts("mx1.example.test"))
+    assert d.domains[0].accounts.mailboxes[0].quota == "500M"
+
+
 def test_accounts_are_read() -> None:
     d = parse(
         [
@@ -246,6 +252,22 @@ def test_accounts_are_read() -> None:
         ),
         ({"aliases": [{"name": "info"}]}, "mailstack_domains[0].aliases[0].to: needs at least one"),
         ({"catch_all": "nobody"}, "mailstack_domains[0].catch_all: 'nobody' is not a mail address"),
+        (
+            {"mailboxes": [{"name": "alice", "password": "secret"}]},
+            "mailstack_domains[0].mailboxes[0].password: must be encrypted with ansible-vault",
+        ),
+        (
+            {"mailboxes": [{"name": "alice"}]},
+            "mailstack_domains[0].mailboxes[0].password_hash: is required (or a vaulted password)",
+        ),
+        (
+            {"mailboxes": [{"name": "alice", "password_hash": HASH, "quota": "2 GB"}]},
+            "mailstack_domains[0].mailboxes[0].quota: '2 GB' is not a size such as 500M or 2G",
+        ),
+        (
+            {"mailboxes": [{"name": "alice", "password_hash": HASH, "quota": "0G"}]},
+            "mailstack_domains[0].mailboxes[0].quota: '0G' is not a size",
+        ),
     ],
 )
 def test_account_rules(fields: dict[str, Any], expected: str) -> None:

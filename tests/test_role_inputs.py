@@ -65,6 +65,8 @@ FIRST_CHANGE = {
     "common": "Install the base packages",
     "tls": "Install certbot",
     "pebble": "Install Pebble",
+    "postfix": "Install Postfix",
+    "dovecot": "Install Dovecot",
 }
 
 
@@ -107,6 +109,34 @@ FIRST_CHANGE = {
             "",
         ),
         ("pebble", {"pebble__port": "high"}, "pebble__port", ""),
+        (
+            "common",
+            {"common__fqdn": "mx1.example.test", "common__resolver_forward": ["resolver.lan"]},
+            "common__resolver_forward",
+            "is not an IP address",
+        ),
+        (
+            "common",
+            {
+                "common__fqdn": "mx1.example.test",
+                "common__resolver_stub_zones": [{"name": "lab.test", "addresses": ["ns1"]}],
+            },
+            "common__resolver_stub_zones (lab.test)",
+            "is not an IP address",
+        ),
+        (
+            "postfix",
+            {"postfix__rate_limits": [{"messages": 0, "seconds": 60}]},
+            "postfix__rate_limits",
+            "positive integers messages and seconds",
+        ),
+        (
+            "postfix",
+            {"postfix__rate_limits_by_user": {"bob": [{"messages": 3, "seconds": 60}]}},
+            "postfix__rate_limits_by_user[bob]",
+            "must be a mail address",
+        ),
+        ("dovecot", {"dovecot__quota": "2 GB"}, "dovecot__quota", "is not a size"),
     ],
 )
 def test_bad_input_fails_before_any_change(
