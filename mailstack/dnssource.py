@@ -117,7 +117,7 @@ class PlanSource:
     """Our own zones answer from the plan; other names go to `fallback`."""
 
     def __init__(self, records: Iterable[Record], zones: Iterable[str], fallback: Source) -> None:
-        self.zones = tuple(zones)
+        self.zones = frozenset(zones)
         self.fallback = fallback
         self.data: dict[tuple[str, str], list[str]] = {}
         for record in records:

@@ -57,12 +57,13 @@ class _Builder:
         self.ttl = {z: min(d.ttl for d in description.domains if d.zone == z) for z in zones}
         dnssec = {d.zone for d in description.domains if d.dnssec}
         self.result = Plan([], zones, dnssec)
+        self.zone_set = frozenset(zones)
         self.problems = self.result.problems
         self.spf_checks: list[tuple[Domain, str]] = []
 
     # -- helpers ---------------------------------------------------------------------------
     def add(self, name: str, rtype: str, rdata: str, ttl: int, key: str) -> None:
-        zone = zone_of(name, self.result.zones)
+        zone = zone_of(name, self.zone_set)
         if zone is None:
             return
         self.result.records.append(Record(zone, name, rtype, rdata, ttl, f"{rtype}:{name}:{key}"))
@@ -77,7 +78,7 @@ class _Builder:
             self.add(name, "AAAA", str(host.ipv6), ttl, "address")
 
     def ours(self, name: str) -> bool:
-        return zone_of(name, self.result.zones) is not None
+        return zone_of(name, self.zone_set) is not None
 
     # -- one domain ------------------------------------------------------------------------
     def domain(self, d: Domain) -> None:
@@ -159,7 +160,7 @@ class _Builder:
                 self.add_txt(
                     name,
                     "v=DMARC1",
-                    self.ttl[zone_of(dest, self.result.zones) or ""],
+                    self.ttl[zone_of(dest, self.zone_set) or ""],
                     "dmarc-report",
                 )
             else:
@@ -202,7 +203,7 @@ class _Builder:
         mx_hosts = {m.host for d in self.d.domains for m in d.mx}
         domain_names = {d.name for d in self.d.domains}
         for host in self.d.hosts:
-            zone = zone_of(host.name, self.result.zones)
+            zone = zone_of(host.name, self.zone_set)
             if zone is None:
                 continue
             ttl = self.ttl[zone]

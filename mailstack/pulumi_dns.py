@@ -90,8 +90,14 @@ class MailDns(pulumi.ComponentResource):
     ) -> None:
         validate(args)
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        self.records = {
-            record.key: ovh.domain.ZoneRecord(
+        # One options object for every child: each resource's constructor works on its own
+        # copy (pulumi's Resource copies, pulumi-ovh merges), so none of them changes it.
+        child = pulumi.ResourceOptions(parent=self)
+        # A plain loop, not a comprehension: Pulumi records the caller's stack with every
+        # resource it registers, and a comprehension is one more frame for each of them.
+        self.records = {}
+        for record in args.records:
+            self.records[record.key] = ovh.domain.ZoneRecord(
                 resource_name(args.zone, record.key),
                 zone=args.zone,
                 subdomain=record.subdomain,
@@ -99,16 +105,12 @@ class MailDns(pulumi.ComponentResource):
                 # Already in OVH's form: TXT quoted and split at 255 octets.
                 target=record.rdata,
                 ttl=record.ttl,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=child,
             )
-            for record in args.records
-        }
         self.dnssec = None
         if args.dnssec:
             self.dnssec = ovh.domain.ZoneDNSSec(
-                resource_name(args.zone, "dnssec"),
-                zone_name=args.zone,
-                opts=pulumi.ResourceOptions(parent=self),
+                resource_name(args.zone, "dnssec"), zone_name=args.zone, opts=child
             )
         self.register_outputs(
             {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import runpy
 import shutil
 import tempfile
@@ -74,8 +75,22 @@ def write_inventory(root: Path, count: int) -> None:
     )
 
 
+class GcClock:
+    """Wall time spent in CPython's cyclic garbage collector while installed in gc.callbacks."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+
+
 def run() -> list[tuple[str, float]]:
-    """The phases and their wall times in seconds."""
+    """The phases and their wall times in seconds; a detail line's label starts with "of which"."""
     tmp = Path(tempfile.mkdtemp(prefix="mailstack-bench-"))
     try:
         write_inventory(tmp, DOMAINS)
@@ -102,12 +117,20 @@ def run() -> list[tuple[str, float]]:
             main()
             return pulumi.Output.from_input(None)
 
-        start = time.perf_counter()
-        program()
+        # Not a tuning, a measure: the collector stays as a real `pulumi up` has it, and this
+        # only reports how much of the phase it took (the SDK keeps ~200 objects per resource
+        # alive until the registrations are done, and every full collection walks them all).
+        clock = GcClock()
+        gc.callbacks.append(clock)
+        try:
+            start = time.perf_counter()
+            program()
+            seconds = time.perf_counter() - start
+        finally:
+            gc.callbacks.remove(clock)
         registered = len(engine.mocks.registered)
-        figures.append(
-            (f"Pulumi program under mocks ({registered} resources)", time.perf_counter() - start)
-        )
+        figures.append((f"Pulumi program under mocks ({registered} resources)", seconds))
+        figures.append(("of which Python's garbage collector", clock.seconds))
         pulumi.runtime.reset_options()
         return figures
     finally:
@@ -118,8 +141,9 @@ def main() -> None:
     figures = run()
     print(f"{DOMAINS} mail domains, DNS side:")
     for label, seconds in figures:
-        print(f"  {label:<52} {seconds:7.2f} s")
-    total = sum(s for _, s in figures)
+        indent = "    " if label.startswith("of which") else "  "
+        print(f"{indent}{label:<{54 - len(indent)}} {seconds:7.2f} s")
+    total = sum(s for label, s in figures if not label.startswith("of which"))
     print(f"  {'total (target under ' + str(int(TARGET_SECONDS)) + ' s)':<52} {total:7.2f} s")
 
 
