@@ -67,6 +67,8 @@ FIRST_CHANGE = {
     "pebble": "Install Pebble",
     "postfix": "Install Postfix",
     "dovecot": "Install Dovecot",
+    "opendkim": "Install OpenDKIM",
+    "spamassassin": "Install SpamAssassin, spamd and spamass-milter",
 }
 
 
@@ -137,6 +139,29 @@ FIRST_CHANGE = {
             "must be a mail address",
         ),
         ("dovecot", {"dovecot__quota": "2 GB"}, "dovecot__quota", "is not a size"),
+        (
+            "opendkim",
+            {"opendkim__domains": [{"name": "example.test", "dkim": [{"selector": "S_1"}]}]},
+            "dkim of example.test",
+            "must be a lower-case DNS label",
+        ),
+        (
+            "opendkim",
+            {
+                "opendkim__domains": [
+                    {"name": "example.test", "dkim": [{"selector": "s1", "algorithm": "dsa"}]}
+                ]
+            },
+            "dkim of example.test",
+            "the algorithm rsa or ed25519",
+        ),
+        ("opendkim", {"opendkim__rsa_bits": 1024}, "opendkim__rsa_bits", "2048"),
+        (
+            "spamassassin",
+            {"spamassassin__required_score": 5.0, "spamassassin__reject_score": 4},
+            "spamassassin__reject_score",
+            "must be above",
+        ),
     ],
 )
 def test_bad_input_fails_before_any_change(

@@ -7,6 +7,12 @@ sender, a mail user and an attacker see them. Run on the outside container by ve
     python3 checks.py CA_FILE banner           port 25 answers with its banner
     python3 checks.py CA_FILE srs              a forwarded alias leaves with an SRS sender
     python3 checks.py CA_FILE quota            mail over a mailbox's quota: the sender is told
+    python3 checks.py CA_FILE dkim DNS_JSON    alice's mail leaves signed, verified against
+                                               the records in DNS_JSON
+    python3 checks.py CA_FILE deferred FILE    a message gets 4xx (spamd is down); kept in FILE
+    python3 checks.py CA_FILE dmarc KEY        outside.test's mail signed with KEY passes SPF,
+                                               DKIM and DMARC; a broken signature is refused
+    python3 checks.py CA_FILE retry FILE       the message of FILE, sent again, arrives
 
 CA_FILE is the root of the ACME CA that issued the mail host's certificate. Prints one line
 per check and exits 1 at the first failure.
@@ -15,7 +21,9 @@ per check and exits 1 at the first failure.
 from __future__ import annotations
 
 import base64
+import email
 import imaplib
+import json
 import poplib
 import smtplib
 import socket
@@ -25,6 +33,7 @@ import threading
 import time
 import uuid
 from email.message import EmailMessage
+from pathlib import Path
 from typing import BinaryIO
 
 HOST = "mx1.example.test"
@@ -202,7 +211,6 @@ def control_server() -> int:
     comes from the mail host."""
     import subprocess  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
 
     work = Path(tempfile.mkdtemp())
     key, crt = work / "control.key", work / "control.crt"
@@ -277,10 +285,11 @@ def banner() -> None:
 
 
 def junk(ca: str) -> None:
-    """Mail marked as spam (X-Spam-Flag: YES) lands in Junk, other mail in INBOX."""
+    """Mail that SpamAssassin marks as spam (the scenario's test rule scores the marker 8,
+    above the required 5 and below the reject 12) lands in Junk, other mail in INBOX."""
     spam, ham = message("alice@example.test"), message("alice@example.test")
-    spam["X-Spam-Flag"] = "YES"
-    with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=30) as smtp:
+    spam.set_content("A body with the mailstack-test-spam-marker in it.\n")
+    with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
         smtp.starttls(context=context(ca))
         smtp.send_message(spam)
         smtp.send_message(ham)
@@ -403,8 +412,9 @@ def quota(ca: str) -> None:
     )
 
 
-def sink(received: list[tuple[str, str]]) -> socket.socket:
-    """A minimal SMTP receiver on port 25 of this host, recording (MAIL FROM, RCPT TO)."""
+def sink(received: list[tuple[str, str]], messages: list[bytes] | None = None) -> socket.socket:
+    """A minimal SMTP receiver on port 25 of this host, recording (MAIL FROM, RCPT TO) and,
+    into `messages`, each message's content."""
     listener = socket.create_server(("0.0.0.0", 25))  # noqa: S104 (the outside host's own port)
 
     def session(conn: socket.socket) -> None:
@@ -424,9 +434,13 @@ def sink(received: list[tuple[str, str]]) -> socket.socket:
                     conn.sendall(b"250 ok\r\n")
                 elif verb == "DATA":
                     conn.sendall(b"354 go on\r\n")
+                    lines = []
                     for data in f:
                         if data in (b".\r\n", b".\n"):
                             break
+                        lines.append(data[1:] if data.startswith(b"..") else data)
+                    if messages is not None:
+                        messages.append(b"".join(lines))
                     conn.sendall(b"250 queued\r\n")
                 elif verb == "QUIT":
                     conn.sendall(b"221 bye\r\n")
@@ -466,6 +480,170 @@ def srs(ca: str) -> None:
     )
 
 
+def dkim_signed(ca: str, records_file: str) -> None:
+    """alice submits to carol@outside.test; the mail that arrives here carries a signature
+    that dkimpy verifies against the TXT records that mailstack's DNS builder derived from the
+    public keys the opendkim role wrote back (DNS_JSON)."""
+    import dkim  # noqa: PLC0415 (dkimpy, installed on this host by converge.yml)
+
+    records: dict[str, str] = json.loads(Path(records_file).read_text(encoding="utf-8"))
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        return records.get(name.decode().rstrip("."), "").encode()
+
+    received: list[tuple[str, str]] = []
+    messages: list[bytes] = []
+    listener = sink(received, messages)
+    try:
+        with smtplib.SMTP(HOST, 587, local_hostname="outside.test", timeout=30) as smtp:
+            smtp.starttls(context=context(ca))
+            smtp.login("alice@example.test", USERS["alice@example.test"])
+            smtp.send_message(message("carol@outside.test", sender="alice@example.test"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not messages:
+            time.sleep(0.5)
+    finally:
+        listener.close()
+    check("alice's mail reached carol@outside.test", bool(messages), received)
+    signed = messages[0].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    signatures = [
+        "".join(str(h).split())
+        for h in email.message_from_bytes(signed).get_all("DKIM-Signature", [])
+    ]
+    # OpenDKIM in Debian 12 signs with RSA only: the Ed25519 key is published, not used.
+    check("it carries one DKIM signature, RSA", len(signatures) == 1, signatures)
+    fields = dict(f.split("=", 1) for f in signatures[0].split(";") if "=" in f)
+    check(
+        "made with the RSA selector of example.test",
+        (fields.get("a"), fields.get("s"), fields.get("d"))
+        == ("rsa-sha256", "s2025r", "example.test"),
+        fields,
+    )
+    check(
+        "the signature verifies against the published key",
+        dkim.DKIM(signed).verify(dnsfunc=dnsfunc),
+        signatures[0][:60],
+    )
+    tampered = signed.replace(b"with two lines.", b"with three lines.")
+    try:
+        still = dkim.DKIM(tampered).verify(dnsfunc=dnsfunc)
+    except dkim.ValidationError as exc:  # dkimpy may raise instead of returning False
+        still = False
+        print(f"      ({exc})")
+    check("a changed body no longer verifies (the check can fail)", not still)
+
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def spam(ca: str) -> None:
+    """GTUBE is refused during the SMTP dialogue; ordinary mail arrives scored and with the
+    Authentication-Results of OpenDKIM and OpenDMARC."""
+    gtube, ham = message("alice@example.test"), message("alice@example.test")
+    gtube.set_content(f"{GTUBE}\n")
+    with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
+        smtp.starttls(context=context(ca))
+        try:
+            smtp.send_message(gtube)
+            check("GTUBE is refused at SMTP time", False, "accepted")
+        except smtplib.SMTPDataError as exc:
+            check(
+                "GTUBE is refused at SMTP time with a 5xx",
+                exc.smtp_code // 100 == 5 and b"SpamAssassin" in exc.smtp_error,
+                f"{exc.smtp_code} {exc.smtp_error!r}",
+            )
+        smtp.send_message(ham)
+    body = wait_imap(ca, "alice@example.test", [ham["Subject"]]).get(ham["Subject"], b"")
+    headers = body.split(b"\r\n\r\n", 1)[0]
+    check("ordinary mail arrives with X-Spam-Status: No", b"X-Spam-Status: No" in headers, headers)
+    check(
+        "and Authentication-Results from this host",
+        b"Authentication-Results: mx1.example.test" in headers,
+        headers,
+    )
+
+
+def deferred(ca: str, keep: str) -> None:
+    """With spamd down, the message is not accepted unscanned: 4xx, the sender keeps it."""
+    msg = message("alice@example.test")
+    with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
+        smtp.starttls(context=context(ca))
+        try:
+            smtp.send_message(msg)
+            check("with spamd down the message is deferred", False, "accepted unscanned")
+        except smtplib.SMTPDataError as exc:
+            check(
+                "with spamd down the message is deferred (4xx)",
+                exc.smtp_code // 100 == 4,
+                f"{exc.smtp_code} {exc.smtp_error!r}",
+            )
+    Path(keep).write_bytes(msg.as_bytes())
+
+
+def retry(ca: str, keep: str) -> None:
+    """The sender's retry, once spamd is back: the same message is accepted and arrives."""
+    raw = Path(keep).read_bytes()
+    subject = next(
+        line.split(b":", 1)[1].strip().decode()
+        for line in raw.splitlines()
+        if line.startswith(b"Subject:")
+    )
+    with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
+        smtp.starttls(context=context(ca))
+        refusals = smtp.sendmail("someone@outside.test", ["alice@example.test"], raw)
+    check("the retried message is accepted", refusals == {}, refusals)
+    body = wait_imap(ca, "alice@example.test", [subject]).get(subject, b"")
+    check("and alice reads it, scanned", b"X-Spam-Status:" in body, subject)
+
+
+def dmarc(ca: str, key_file: str) -> None:
+    """outside.test (DMARC p=reject, served by the outside's Knot) sends to alice. Signed with
+    its key and sent from its SPF address: the Authentication-Results alice reads say pass for
+    SPF, DKIM and DMARC. The same mail with its body changed after signing, from an envelope
+    sender that is not SPF-aligned, fails DMARC and is refused during the SMTP dialogue."""
+    import dkim  # noqa: PLC0415 (dkimpy, installed on this host by converge.yml)
+
+    key = Path(key_file).read_bytes()
+
+    def signed(sender: str) -> tuple[EmailMessage, bytes]:
+        msg = message("alice@example.test", sender=sender)
+        raw = msg.as_bytes().replace(b"\n", b"\r\n")
+        header = dkim.sign(
+            raw, b"s1", b"outside.test", key, include_headers=[b"from", b"to", b"subject"]
+        )
+        return msg, header + raw
+
+    good, raw = signed("someone@outside.test")
+    with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
+        smtp.starttls(context=context(ca))
+        refusals = smtp.sendmail("someone@outside.test", ["alice@example.test"], raw)
+    check("outside.test's signed mail is accepted", refusals == {}, refusals)
+    body = wait_imap(ca, "alice@example.test", [good["Subject"]]).get(good["Subject"], b"")
+    results = b" ".join(
+        line.strip()
+        for line in body.split(b"\r\n\r\n", 1)[0].replace(b"\r\n\t", b" ").split(b"\r\n")
+        if line.lower().startswith(b"authentication-results: mx1.example.test")
+    )
+    for method in (b"spf=pass", b"dkim=pass", b"dmarc=pass"):
+        check(
+            f"alice reads {method.decode()} in Authentication-Results", method in results, results
+        )
+
+    _, raw = signed("someone@outside.test")
+    broken = raw.replace(b"with two lines.", b"with two changed lines.")
+    with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
+        smtp.starttls(context=context(ca))
+        try:
+            smtp.sendmail("bounce@lists.outside.test", ["alice@example.test"], broken)
+            check("a broken signature from a p=reject domain is refused", False, "accepted")
+        except smtplib.SMTPDataError as exc:
+            check(
+                "a broken signature from a p=reject domain is refused (5xx)",
+                exc.smtp_code // 100 == 5,
+                f"{exc.smtp_code} {exc.smtp_error!r}",
+            )
+
+
 def main() -> None:
     ca, command = sys.argv[1], sys.argv[2:]
     if command[:1] == ["send"]:
@@ -479,12 +657,21 @@ def main() -> None:
         srs(ca)
     elif command == ["quota"]:
         quota(ca)
+    elif command[:1] == ["dkim"]:
+        dkim_signed(ca, command[1])
+    elif command[:1] == ["deferred"]:
+        deferred(ca, command[1])
+    elif command[:1] == ["retry"]:
+        retry(ca, command[1])
+    elif command[:1] == ["dmarc"]:
+        dmarc(ca, command[1])
     else:
         sent = port25(ca)
         read_back(ca, sent)
         submission(ca)
         tls_versions()
         junk(ca)
+        spam(ca)
         managesieve(ca)
         rate_limit(ca)
 
