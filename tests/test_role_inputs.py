@@ -68,7 +68,7 @@ FIRST_CHANGE = {
     "postfix": "Install Postfix",
     "dovecot": "Install Dovecot",
     "opendkim": "Install OpenDKIM",
-    "spamassassin": "Install SpamAssassin, spamd and spamass-milter",
+    "spamassassin": "Install SpamAssassin, spamd and the milter's library",
 }
 
 

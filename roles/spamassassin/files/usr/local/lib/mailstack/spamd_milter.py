@@ -1,0 +1,169 @@
+"""mailstack's SpamAssassin milter: spamd's verdict inside Postfix's SMTP dialogue.
+
+Managed by mailstack (role spamassassin). Postfix hands every message that comes in on port
+25 to this milter before it accepts it; the milter asks spamd (the HEADERS command of the
+spamc protocol) and answers:
+- spamd cannot be reached, or fails: 451 4.7.1, the sender keeps the message and retries,
+  so no message passes unscanned;
+- the score reaches the reject score: 550 5.7.1, refused during the dialogue (no backscatter);
+- otherwise the message goes on with spamd's X-Spam-* headers, any that the sender wrote
+  having been removed.
+Mail of authenticated clients and of the loopback is not scanned.
+
+    python3 spamd_milter.py --socket unix:/path --reject 12 [--spamd 127.0.0.1:783]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+import socket
+import syslog
+from dataclasses import dataclass
+from typing import Any
+
+_SPAM_LINE = re.compile(rb"^Spam: (True|False|Yes|No) ; (-?[0-9.]+) / (-?[0-9.]+)\s*$", re.I | re.M)
+
+
+class SpamdError(Exception):
+    """spamd answered, but not with a verdict."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    spam: bool
+    score: float
+    required: float
+    # spamd's X-Spam-* headers, (name, value) with folding kept as "\n\t".
+    headers: tuple[tuple[str, str], ...]
+
+
+def request(message: bytes, user: str) -> bytes:
+    """The spamc protocol's HEADERS request for `message`, scored with `user`'s settings."""
+    head = f"HEADERS SPAMC/1.5\r\nContent-length: {len(message)}\r\nUser: {user}\r\n\r\n"
+    return head.encode() + message
+
+
+def headers_of(block: bytes) -> list[tuple[str, str]]:
+    """The header fields of a message's header block, folded lines joined with "\\n\\t"."""
+    fields: list[tuple[str, str]] = []
+    for line in block.decode("utf-8", "replace").replace("\r\n", "\n").split("\n"):
+        if not line:
+            break
+        if line[0] in " \t" and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, f"{value}\n\t{line.strip()}")
+        elif ":" in line:
+            name, value = line.split(":", 1)
+            fields.append((name.strip(), value.strip()))
+    return fields
+
+
+def parse(reply: bytes) -> Verdict:
+    """spamd's answer to a HEADERS request; SpamdError when it is not a verdict."""
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].split(None, 2)
+    if len(status) < 2 or not status[0].startswith(b"SPAMD/") or status[1] != b"0":
+        raise SpamdError(f"spamd answered {head[:80]!r}")
+    match = _SPAM_LINE.search(head)
+    if match is None:
+        raise SpamdError(f"spamd's answer has no Spam line: {head[:80]!r}")
+    spam_headers = tuple(
+        (name, value) for name, value in headers_of(body) if name.lower().startswith("x-spam-")
+    )
+    return Verdict(
+        spam=match.group(1).lower() in (b"true", b"yes"),
+        score=float(match.group(2)),
+        required=float(match.group(3)),
+        headers=spam_headers,
+    )
+
+
+def ask(message: bytes, spamd: tuple[str, int], user: str, timeout: float) -> Verdict:
+    """spamd's verdict on `message`; OSError when spamd cannot be reached."""
+    with socket.create_connection(spamd, timeout=timeout) as conn:
+        conn.sendall(request(message, user))
+        conn.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return parse(b"".join(chunks))
+
+
+def main() -> None:  # pragma: no cover (runs under Postfix, verified by Molecule)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--socket", required=True, help="unix:/path or inet:port@host")
+    parser.add_argument("--reject", type=float, required=True, help="score that refuses")
+    parser.add_argument("--spamd", default="127.0.0.1:783", help="spamd's address:port")
+    parser.add_argument("--user", default="debian-spamd", help="whose settings spamd uses")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds for spamd")
+    args = parser.parse_args()
+    host, _, port = args.spamd.rpartition(":")
+    spamd = (host, int(port))
+
+    import Milter  # noqa: PLC0415 (Debian's python3-milter, on the mail host only)
+
+    syslog.openlog("mailstack-spamd-milter", syslog.LOG_PID, syslog.LOG_MAIL)
+
+    class SpamdMilter(Milter.Base):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.local = False
+            self.skip = False
+            self.message = bytearray()
+            self.seen: dict[str, int] = {}
+
+        def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
+            self.local = family in (socket.AF_INET, socket.AF_INET6) and (
+                ipaddress.ip_address(hostaddr[0]).is_loopback
+            )
+            return int(Milter.CONTINUE)
+
+        def envfrom(self, mailfrom: str, *params: str) -> int:
+            self.skip = self.local or bool(self.getsymval("{auth_authen}"))
+            self.message = bytearray()
+            self.seen = {}
+            return int(Milter.CONTINUE)
+
+        def header(self, name: str, value: str) -> int:
+            self.message += f"{name}: {value}\r\n".encode("utf-8", "surrogateescape")
+            if name.lower().startswith("x-spam-"):
+                self.seen[name] = self.seen.get(name, 0) + 1
+            return int(Milter.CONTINUE)
+
+        def eoh(self) -> int:
+            self.message += b"\r\n"
+            return int(Milter.CONTINUE)
+
+        def body(self, chunk: bytes) -> int:
+            self.message += chunk
+            return int(Milter.CONTINUE)
+
+        def eom(self) -> int:
+            if self.skip:
+                return int(Milter.ACCEPT)
+            queue_id = self.getsymval("i") or "-"
+            try:
+                verdict = ask(bytes(self.message), spamd, args.user, args.timeout)
+            except (OSError, SpamdError) as exc:
+                syslog.syslog(syslog.LOG_WARNING, f"{queue_id}: spamd failed ({exc}): 451")
+                self.setreply("451", "4.7.1", "The spam filter is unavailable; try again later")
+                return int(Milter.TEMPFAIL)
+            syslog.syslog(f"{queue_id}: score {verdict.score}/{verdict.required}")
+            if verdict.score >= args.reject:
+                self.setreply("550", "5.7.1", f"Refused as spam by SpamAssassin ({verdict.score})")
+                return int(Milter.REJECT)
+            for name, count in self.seen.items():
+                for index in range(count, 0, -1):
+                    self.chgheader(name, index, None)
+            for name, value in verdict.headers:
+                self.addheader(name, value)
+            return int(Milter.ACCEPT)
+
+    Milter.factory = SpamdMilter
+    Milter.set_flags(Milter.ADDHDRS + Milter.CHGHDRS)
+    Milter.runmilter("mailstack-spamd-milter", args.socket, 240)
+
+
+if __name__ == "__main__":
+    main()
