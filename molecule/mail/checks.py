@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import BinaryIO
@@ -398,9 +399,8 @@ def quota(ca: str) -> None:
             *refused(code, reply, 552, "Mailbox is full"),
         )
         smtp.rset()
-    received: list[tuple[str, str]] = []
-    listener = sink(received)
-    try:
+
+    def without_size() -> None:
         with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=30) as smtp:
             smtp.starttls(context=context(ca))
             smtp.ehlo()
@@ -409,11 +409,8 @@ def quota(ca: str) -> None:
             check("without SIZE the mail is accepted first", code == 250, reply)
             code, reply = smtp.data(big_message("tiny@example.test", sender))
             check("and queued", code == 250, reply)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and ("", sender) not in received:
-            time.sleep(0.5)
-    finally:
-        listener.close()
+
+    received, _ = caught(without_size, lambda c: ("", sender) in c[0])
     check(
         "then returned to its sender: nothing dropped silently", ("", sender) in received, received
     )
@@ -467,16 +464,29 @@ def sink(received: list[tuple[str, str]], messages: list[bytes] | None = None) -
     return listener
 
 
-def srs(ca: str) -> None:
+Caught = tuple[list[tuple[str, str]], list[bytes]]
+
+
+def caught(action: Callable[[], object], done: Callable[[Caught], bool]) -> Caught:
+    """Run `action` with the sink listening on port 25, until `done` says what it caught is
+    enough (60 s at most): the (MAIL FROM, RCPT TO) pairs and the messages."""
     received: list[tuple[str, str]] = []
-    listener = sink(received)
+    messages: list[bytes] = []
+    listener = sink(received, messages)
     try:
-        send(ca, "forward@example.test", "forwarded")
+        action()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not received:
+        while time.monotonic() < deadline and not done((received, messages)):
             time.sleep(0.5)
     finally:
         listener.close()
+    return received, messages
+
+
+def srs(ca: str) -> None:
+    received, _ = caught(
+        lambda: send(ca, "forward@example.test", "forwarded"), lambda c: bool(c[0])
+    )
     check("the forwarded mail reached carol@outside.test", bool(received), received)
     sender, recipient = received[0]
     check("it went to the alias's target", recipient == "carol@outside.test", recipient)
@@ -498,19 +508,13 @@ def dkim_signed(ca: str, records_file: str) -> None:
     def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
         return records.get(name.decode().rstrip("."), "").encode()
 
-    received: list[tuple[str, str]] = []
-    messages: list[bytes] = []
-    listener = sink(received, messages)
-    try:
+    def submit() -> None:
         with smtplib.SMTP(HOST, 587, local_hostname="outside.test", timeout=30) as smtp:
             smtp.starttls(context=context(ca))
             smtp.login("alice@example.test", USERS["alice@example.test"])
             smtp.send_message(message("carol@outside.test", sender="alice@example.test"))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not messages:
-            time.sleep(0.5)
-    finally:
-        listener.close()
+
+    received, messages = caught(submit, lambda c: bool(c[1]))
     check("alice's mail reached carol@outside.test", bool(messages), received)
     signed = messages[0].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     signatures = [
@@ -540,6 +544,16 @@ def dkim_signed(ca: str, records_file: str) -> None:
     check("a changed body no longer verifies (the check can fail)", not still)
 
 
+def refused_at_data(name: str, send: Callable[[], object], klass: int, text: bytes = b"") -> None:
+    """Check that `send` is answered at the end of DATA with a `klass`xx reply saying `text`."""
+    try:
+        send()
+        check(name, False, "accepted")
+    except smtplib.SMTPDataError as exc:
+        ok = exc.smtp_code // 100 == klass and text in exc.smtp_error
+        check(name, ok, f"{exc.smtp_code} {exc.smtp_error!r}")
+
+
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
@@ -550,15 +564,12 @@ def spam(ca: str) -> None:
     gtube.set_content(f"{GTUBE}\n")
     with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
         smtp.starttls(context=context(ca))
-        try:
-            smtp.send_message(gtube)
-            check("GTUBE is refused at SMTP time", False, "accepted")
-        except smtplib.SMTPDataError as exc:
-            check(
-                "GTUBE is refused at SMTP time with a 5xx",
-                exc.smtp_code // 100 == 5 and b"SpamAssassin" in exc.smtp_error,
-                f"{exc.smtp_code} {exc.smtp_error!r}",
-            )
+        refused_at_data(
+            "GTUBE is refused at SMTP time with a 5xx",
+            lambda: smtp.send_message(gtube),
+            5,
+            b"SpamAssassin",
+        )
         smtp.send_message(ham)
     body = wait_imap(ca, "alice@example.test", [ham["Subject"]]).get(ham["Subject"], b"")
     headers = body.split(b"\r\n\r\n", 1)[0]
@@ -575,15 +586,9 @@ def deferred(ca: str, keep: str) -> None:
     msg = message("alice@example.test")
     with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
         smtp.starttls(context=context(ca))
-        try:
-            smtp.send_message(msg)
-            check("with spamd down the message is deferred", False, "accepted unscanned")
-        except smtplib.SMTPDataError as exc:
-            check(
-                "with spamd down the message is deferred (4xx)",
-                exc.smtp_code // 100 == 4,
-                f"{exc.smtp_code} {exc.smtp_error!r}",
-            )
+        refused_at_data(
+            "with spamd down the message is deferred (4xx)", lambda: smtp.send_message(msg), 4
+        )
     Path(keep).write_bytes(msg.as_bytes())
 
 
@@ -640,15 +645,11 @@ def dmarc(ca: str, key_file: str) -> None:
     broken = raw.replace(b"with two lines.", b"with two changed lines.")
     with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
         smtp.starttls(context=context(ca))
-        try:
-            smtp.sendmail("bounce@lists.outside.test", ["alice@example.test"], broken)
-            check("a broken signature from a p=reject domain is refused", False, "accepted")
-        except smtplib.SMTPDataError as exc:
-            check(
-                "a broken signature from a p=reject domain is refused (5xx)",
-                exc.smtp_code // 100 == 5,
-                f"{exc.smtp_code} {exc.smtp_error!r}",
-            )
+        refused_at_data(
+            "a broken signature from a p=reject domain is refused (5xx)",
+            lambda: smtp.sendmail("bounce@lists.outside.test", ["alice@example.test"], broken),
+            5,
+        )
 
 
 def main() -> None:
