@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 # Record types mailstack builds. OVH's own SPF/DKIM/DMARC types are never used: they cannot
@@ -43,15 +44,12 @@ def in_zone(name: str, zone: str) -> bool:
     return name == zone or name.endswith("." + zone)
 
 
-def zone_of(
-    name: str, zones: list[str] | set[str] | frozenset[str] | tuple[str, ...]
-) -> str | None:
+def zone_of(name: str, zones: AbstractSet[str]) -> str | None:
     """The deepest of `zones` that holds `name`, or None: the longest suffix of whole labels
     of `name` that is a zone (one set look-up per label, whatever the number of zones)."""
-    known = zones if isinstance(zones, set | frozenset) else set(zones)
     labels = name.split(".")
     for i in range(len(labels)):
         suffix = ".".join(labels[i:])
-        if suffix in known:
+        if suffix in zones:
             return suffix
     return None
