@@ -6,7 +6,13 @@
 #      debootstrap when missing or when its recipe changed, reused otherwise;
 #   3. a probe: a container from that image must start and boot systemd. Only when it fails
 #      are podman's runtime settings changed (explicit ulimits, then runc instead of crun),
-#      in a drop-in file of our own, each change said aloud and probed again.
+#      in a drop-in file of our own, each change said aloud and probed again;
+#   4. the project's podman networks, each with a fixed subnet: mailstack-molecule for the
+#      Molecule scenarios, mailstack-lab (IPv4 and IPv6) for the lab;
+#   5. the package cache: a container, mailstack-apt-cache, running apt-cacher-ng at the .254
+#      address of both networks, its cache kept in the podman volume of the same name. The
+#      image's apt uses it when it answers (Proxy-Auto-Detect) and goes direct otherwise, so
+#      repeated runs download each package once.
 #
 # Environment: MAILSTACK_IMAGE (image name), MAILSTACK_DEBIAN_MIRROR (Debian mirror URL).
 set -euo pipefail
@@ -18,12 +24,18 @@ SUITE=bookworm
 # Packages of the base image: what systemd as init and Ansible need, nothing more.
 INCLUDE=python3,python3-apt,systemd,systemd-sysv,iproute2,ca-certificates
 # Changing the recipe (this number or the package list) makes the next run rebuild the image.
-RECIPE="v2 $SUITE $INCLUDE"
+RECIPE="v3 $SUITE $INCLUDE apt-proxy-detect"
 DROPIN=/etc/containers/containers.conf.d/50-mailstack.conf
-# The project's own network for Molecule scenarios: containers get fixed addresses in it and
-# tests address nothing else.
-NETWORK=mailstack-molecule
-SUBNET=10.231.250.0/24
+# The project's own networks: containers get fixed addresses in them and tests address
+# nothing else. Molecule's scenarios use the first, the lab (inventories/lab) the second.
+MOLECULE_NETWORK=mailstack-molecule
+MOLECULE_SUBNET=10.231.250.0/24
+LAB_NETWORK=mailstack-lab
+LAB_SUBNET=10.231.0.0/24
+LAB_SUBNET6=fd00:6d61:696c::/64
+# The package cache, at .254 on both networks.
+CACHE=mailstack-apt-cache
+CACHE_PORT=3142
 
 say() { printf 'platform: %s\n' "$*"; }
 die() { printf 'platform: error: %s\n' "$*" >&2; exit 1; }
@@ -94,6 +106,20 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
   # No stale package lists or machine identity in the image: each container makes its own.
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
+  # apt asks this script for a proxy: the package cache when it answers, else direct.
+  install -m 0755 /dev/stdin "$root/usr/local/lib/mailstack-apt-proxy" <<'DETECT'
+#!/bin/bash
+# mailstack's test image only: apt's Proxy-Auto-Detect. The package cache answers at .254 of
+# the network this container is on (molecule/platform/setup.sh); without it, apt goes direct.
+gw=$(ip -4 route show default 2>/dev/null | awk '{print $3; exit}')
+if [ -n "$gw" ] && timeout 1 bash -c "exec 3<>/dev/tcp/${gw%.*}.254/3142" 2>/dev/null; then
+  echo "http://${gw%.*}.254:3142"
+else
+  echo DIRECT
+fi
+DETECT
+  echo 'Acquire::http::Proxy-Auto-Detect "/usr/local/lib/mailstack-apt-proxy";' \
+    >"$root/etc/apt/apt.conf.d/01mailstack-proxy"
   # Dated at the epoch, the empty lists look stale to apt's users (Ansible's cache_valid_time).
   touch -d @0 "$root/var/lib/apt/lists"
   : >"$root/etc/machine-id"
@@ -181,15 +207,60 @@ configure_runtime() {
   die "a container from $IMAGE does not start: $PROBE_ERROR"
 }
 
+# ensure_network NAME SUBNET [IPV6_SUBNET]
 ensure_network() {
-  if podman network exists "$NETWORK"; then
+  local name=$1 want="$2${3:+ $3}"
+  if podman network exists "$name"; then
     local have
-    have=$(podman network inspect --format '{{range .Subnets}}{{.Subnet}}{{end}}' "$NETWORK")
-    [ "$have" = "$SUBNET" ] && return 0
-    die "the podman network $NETWORK exists with subnet $have, not $SUBNET: remove it (podman network rm $NETWORK)"
+    have=$(podman network inspect --format '{{range .Subnets}}{{.Subnet}} {{end}}' "$name")
+    [ "${have% }" = "$want" ] && return 0
+    die "the podman network $name exists with subnets ${have% }, not $want: remove it (podman network rm $name)"
   fi
-  podman network create --subnet "$SUBNET" "$NETWORK" >/dev/null
-  say "created the podman network $NETWORK ($SUBNET)"
+  podman network create --subnet "$2" ${3:+--ipv6 --subnet "$3"} "$name" >/dev/null
+  say "created the podman network $name ($want)"
+}
+
+# The package cache: created once, started when stopped; its volume outlives it.
+ensure_apt_cache() {
+  local state
+  state=$(podman container inspect --format '{{.State.Status}}' "$CACHE" 2>/dev/null || true)
+  if [ -z "$state" ]; then
+    say "starting the package cache $CACHE (apt-cacher-ng, volume $CACHE)"
+    podman run -d --name "$CACHE" --systemd=always --label mailstack.platform=apt-cache \
+      --network "$MOLECULE_NETWORK:ip=${MOLECULE_SUBNET%.*/*}.254" \
+      --network "$LAB_NETWORK:ip=${LAB_SUBNET%.*/*}.254" \
+      -v "$CACHE:/var/cache/apt-cacher-ng" "$IMAGE" >/dev/null
+  elif [ "$state" != running ]; then
+    podman start "$CACHE" >/dev/null
+  fi
+  local i
+  for i in $(seq 30); do
+    podman exec "$CACHE" systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded' && break
+    sleep 1
+  done
+  if ! podman exec "$CACHE" systemctl is-active --quiet apt-cacher-ng 2>/dev/null; then
+    # Installed without starting (policy-rc.d), since the volume mounted over its cache
+    # directory belongs to root until it is given to the cache's user.
+    podman exec -e DEBIAN_FRONTEND=noninteractive "$CACHE" bash -c '
+      set -e
+      printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+      trap "rm -f /usr/sbin/policy-rc.d" EXIT
+      dpkg --configure -a >/dev/null 2>&1 || true
+      apt-get update -qq && apt-get install -y -qq --no-install-recommends apt-cacher-ng >/dev/null 2>&1
+      chown -R apt-cacher-ng:apt-cacher-ng /var/cache/apt-cacher-ng
+      # Debian mirror requests go to the mirror the image names, not to the package default.
+      echo "$0" >/etc/apt-cacher-ng/backends_debian
+      systemctl enable --now apt-cacher-ng && systemctl restart apt-cacher-ng' "$MIRROR/" \
+      || die "installing apt-cacher-ng in $CACHE failed"
+  fi
+  for i in $(seq 30); do
+    podman exec "$CACHE" bash -c "exec 3<>/dev/tcp/127.0.0.1/$CACHE_PORT" 2>/dev/null && {
+      say "package cache ready at ${MOLECULE_SUBNET%.*/*}.254 and ${LAB_SUBNET%.*/*}.254:$CACHE_PORT"
+      return 0
+    }
+    sleep 1
+  done
+  die "the package cache $CACHE does not answer on port $CACHE_PORT"
 }
 
 main() {
@@ -197,7 +268,9 @@ main() {
   command -v podman >/dev/null || die "podman is missing"
   build_image
   configure_runtime
-  ensure_network
+  ensure_network "$MOLECULE_NETWORK" "$MOLECULE_SUBNET"
+  ensure_network "$LAB_NETWORK" "$LAB_SUBNET" "$LAB_SUBNET6"
+  ensure_apt_cache
 }
 
 main "$@"
