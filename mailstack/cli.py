@@ -13,6 +13,7 @@ from typing import TextIO
 from mailstack import __version__
 from mailstack.dnssource import CacheSource, DnsSource, RecordingSource, Source
 from mailstack.inventory import Inventory, load
+from mailstack.mtasts import policy_id
 from mailstack.plan import Plan, build
 from mailstack.problems import DescriptionError, Problem, Problems
 
@@ -112,6 +113,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 for r in plan.records
             ],
             "mta_sts_policies": plan.policies,
+            "mta_sts": [
+                {
+                    "domain": domain,
+                    "host": plan.policy_hosts[domain],
+                    "id": policy_id(text),
+                    "policy": text,
+                }
+                for domain, text in plan.policies.items()
+                if domain in plan.policy_hosts
+            ],
             "warnings": [{"path": p.path, "message": p.message} for p in plan.problems.warnings],
         }
         json.dump(data, sys.stdout, indent=2)

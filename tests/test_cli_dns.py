@@ -65,6 +65,13 @@ def test_plan_json_is_the_plan() -> None:
         }
     ]
     assert "example.test" in data["mta_sts_policies"]
+    sts = {entry["domain"]: entry for entry in data["mta_sts"]}
+    assert sts["example.test"]["host"] == "mx1.example.test"
+    assert sts["peer.test"]["host"] == "mx1.peer.test"
+    assert sts["example.test"]["policy"] == data["mta_sts_policies"]["example.test"]
+    # The id served in the _mta-sts TXT record is the one given with the policy.
+    txt = next(r["data"] for r in data["records"] if r["name"] == "_mta-sts.example.test")
+    assert f"id={sts['example.test']['id']}" in txt
 
 
 def test_zone_file_parses_back_to_the_plan() -> None:
