@@ -1,0 +1,264 @@
+"""The lab's end-to-end checks (make lab, and the Molecule scenario `lab`). Each check acts
+from outside the server under test: from the client container or from the other domain's mail
+host. Prints each check, pass or FAIL, with its evidence and time, and exits 0 only when all
+pass.
+
+    python molecule/lab/e2e.py [--inventory inventories/lab] [--only N ...] [--json FILE]
+
+Runs on the controller; reaches the containers with `podman exec`, and the inventory's plan
+with mailstack itself (the policy id served must be the one the DNS builder derived).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CLIENT = "client.lab.test"
+EXAMPLE = "mx1.example.test"
+PEER = "mx1.peer.test"
+ALICE = "alice@example.test"
+BOB = "bob@peer.test"
+
+
+class CheckFailed(Exception):
+    """A check saw something other than what it expects."""
+
+
+@dataclass
+class Result:
+    number: int
+    title: str
+    ok: bool = False
+    evidence: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run(container: str, *argv: str, stdin: str | None = None, timeout: int = 300) -> str:
+    """A command in a container; its standard output."""
+    done = subprocess.run(
+        ["podman", "exec", "-i", container, *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise CheckFailed(f"{container}: {' '.join(argv)}: {done.stderr.strip() or done.stdout}")
+    return done.stdout
+
+
+def probe(*argv: str) -> dict[str, object]:
+    """One probe.py command on the client; its JSON answer."""
+    out = run(CLIENT, "python3", "/root/probe.py", *argv)
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def log(container: str, since: str, *units: str) -> str:
+    args = ["journalctl", "--no-pager", "-o", "cat", "--since", since]
+    for unit in units:
+        args += ["-u", unit]
+    return run(container, *args)
+
+
+def now(container: str) -> str:
+    return run(container, "date", "+%Y-%m-%d %H:%M:%S").strip()
+
+
+def expect(ok: bool, message: str) -> None:
+    if not ok:
+        raise CheckFailed(message)
+
+
+def token(what: str) -> str:
+    return f"lab {what} {uuid.uuid4().hex[:10]}"
+
+
+def ds_anchors() -> str:
+    """The lab's trust anchors, as delv reads them, from the client's resolver."""
+    conf = run(CLIENT, "cat", "/etc/unbound/unbound.conf")
+    found = re.findall(r'trust-anchor: "(\S+) DS (\d+) (\d+) 2 ([0-9a-f]+)"', conf)
+    lines = [f'  {zone} static-ds {tag} {alg} 2 "{digest}";' for zone, tag, alg, digest in found]
+    return "trust-anchors {\n" + "\n".join(lines) + "\n};\n"
+
+
+def check_dnssec(r: Result) -> None:
+    for zone in ("example.test", "peer.test"):
+        out = run(CLIENT, "dig", "+dnssec", "SOA", zone)
+        flags = re.search(r";; flags: ([a-z ]+);", out)
+        expect(flags is not None and "ad" in flags.group(1).split(), f"{zone}: no AD bit: {out}")
+        r.evidence.append(f"{zone} SOA through the client's resolver: flags {flags.group(1)}")
+    run(CLIENT, "tee", "/root/lab-anchors.conf", stdin=ds_anchors())
+    delv = ["delv", "-a", "/root/lab-anchors.conf", "+root=example.test", "A", EXAMPLE]
+    good = run(CLIENT, *delv[:1], "@10.231.0.2", *delv[1:])
+    expect("fully validated" in good, f"the genuine answer does not validate: {good}")
+    r.evidence.append("genuine A of mx1.example.test from Knot: delv says fully validated")
+    tamper = subprocess.Popen(  # noqa: S603
+        ["podman", "exec", CLIENT, "python3", "/root/probe.py", "tamper", EXAMPLE, "10.231.0.66"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert tamper.stdout is not None
+        tamper.stdout.readline()  # listening
+        bad = subprocess.run(
+            ["podman", "exec", CLIENT, *delv[:1], "@127.0.0.1", "-p", "5300", *delv[1:]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        tamper.kill()
+    said = (bad.stdout + bad.stderr).strip()
+    expect("fully validated" not in said and "10.231.0.66" not in bad.stdout, said)
+    r.evidence.append(f"A changed to 10.231.0.66 on the way: delv says {said.splitlines()[0]}")
+
+
+def exchange(r: Result, sender: str, via: str, to: str, to_host: str) -> None:
+    """A message submitted at `via`, read back at `to_host`; `via` must have used DANE."""
+    since = now(via)
+    subject = token("dane")
+    sent = probe("submit", via, "587", sender, to, subject)
+    expect(sent.get("ok") is True, f"submission at {via} failed: {sent}")
+    got = probe("read", to_host, to, subject)
+    expect(got.get("found") is True, f"{to} never got {subject!r}")
+    smtp_log = log(via, since, "postfix@-.service")
+    verified = [line for line in smtp_log.splitlines() if f"Verified TLS connection established to {to_host}" in line]
+    expect(bool(verified), f"{via} logged no verified TLS to {to_host}:\n{smtp_log[-1500:]}")
+    table = log(via, since, "mailstack-dane-first.service")
+    expect("DNSSEC-validated TLSA" in table, f"the DANE-first table did not choose DANE: {table}")
+    r.evidence.append(f"{via} -> {to_host}: {verified[-1].strip()}")
+    r.evidence.append(f"{via} DANE-first table: {table.strip().splitlines()[-1]}")
+
+
+def check_dane(r: Result) -> None:
+    exchange(r, BOB, PEER, ALICE, EXAMPLE)
+    exchange(r, ALICE, EXAMPLE, BOB, PEER)
+
+
+def plan(inventory: str) -> dict[str, object]:
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "mailstack"), "dns", "plan", "--json", "-i", inventory],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout))
+
+
+def check_mta_sts(r: Result, inventory: str) -> None:
+    sts = {entry["domain"]: entry for entry in plan(inventory)["mta_sts"]}  # type: ignore[attr-defined]
+    want = sts["example.test"]
+    fetched = probe("https", "https://mta-sts.example.test/.well-known/mta-sts.txt")
+    expect(fetched.get("status") == 200, f"the policy was not served: {fetched}")
+    expect(str(fetched.get("type", "")).startswith("text/plain"), f"served as {fetched.get('type')}")
+    expect(fetched.get("body") == want["policy"], f"served {fetched.get('body')!r}")
+    r.evidence.append(f"client: policy over HTTPS (certificate checked), text/plain, id {want['id']}")
+    answer = run(PEER, "postmap", "-q", "example.test", "socketmap:inet:127.0.0.1:8461:postfix")
+    expect(answer.startswith("secure match=mx1.example.test"), f"peer's resolver said {answer!r}")
+    r.evidence.append(f"mx1.peer.test's MTA-STS resolver for example.test: {answer.strip()}")
+    access = run(EXAMPLE, "cat", "/var/log/nginx/access.log")
+    fetches = [
+        line
+        for line in access.splitlines()
+        if "/.well-known/mta-sts.txt" in line and line.startswith(("10.231.0.20 ", "fd00:6d61:696c::20 "))
+    ]
+    expect(bool(fetches), "mx1.example.test's nginx never served the policy to mx1.peer.test")
+    r.evidence.append(f"nginx on mx1.example.test: {fetches[-1][:110]}")
+    mode = re.search(r"^mode: (\w+)", str(fetched["body"]), re.MULTILINE)
+    expect(mode is not None and mode.group(1) == "enforce", "example.test's policy is not enforce")
+    r.evidence.append(
+        "applied: Postfix on mx1.peer.test uses this answer for example.test wherever no"
+        " DNSSEC-validated TLSA applies (DANE first, RFC 8461 section 2)"
+    )
+
+
+def check_authentication(r: Result) -> None:
+    subject = token("auth")
+    sent = probe("submit", PEER, "465", BOB, ALICE, subject)
+    expect(sent.get("ok") is True, f"submission failed: {sent}")
+    got = probe("read", EXAMPLE, ALICE, subject)
+    expect(got.get("found") is True, f"alice never got {subject!r}")
+    results = " ".join(str(h) for h in got["authentication_results"])  # type: ignore[union-attr]
+    for method in ("spf=pass", "dkim=pass", "dmarc=pass"):
+        expect(method in results, f"no {method} in {results}")
+    r.evidence.append(f"read over IMAPS by alice: Authentication-Results: {results[:300]}")
+
+
+def check_forged(r: Result) -> None:
+    subject = token("forged")
+    said = probe("relay", EXAMPLE, ALICE, ALICE, subject, "forged")
+    expect(said["code"] == 550 and "DMARC" in str(said["reply"]).upper(), f"answered {said}")  # type: ignore[operator]
+    r.evidence.append(f"From alice@example.test, sent by the client: {said['code']} {said['reply']}")
+
+
+def check_smtp(r: Result) -> None:
+    said = probe("relay", EXAMPLE, "someone@peer.test", ALICE, token("gtube"), "gtube")
+    expect(str(said["code"]).startswith("5"), f"GTUBE answered {said}")
+    r.evidence.append(f"GTUBE to alice: {said['code']} {said['reply']}")
+    for port in ("587", "465"):
+        sent = probe("submit", EXAMPLE, port, ALICE, BOB, token(f"port {port}"))
+        expect(sent.get("ok") is True, f"submission on {port} failed: {sent}")
+        r.evidence.append(f"submission on {port} with AUTH: {sent['reply']}")
+    said = probe("relay", EXAMPLE, "someone@peer.test", "someone@elsewhere.test", token("relay"))
+    expect(str(said["code"]).startswith("5"), f"relay answered {said}")
+    r.evidence.append(f"relay without AUTH: {said['code']} {said['reply']}")
+
+
+CHECKS: list[tuple[str, Callable[..., None]]] = [
+    ("both zones validate through the resolver; a tampered answer does not", check_dnssec),
+    ("peer.test and example.test exchange mail over DANE-verified TLS", check_dane),
+    ("peer.test's Postfix has example.test's MTA-STS policy, in enforce mode", check_mta_sts),
+    ("SPF, DKIM and DMARC pass at the receiver, read back over IMAPS", check_authentication),
+    ("a forged From: example.test from outside is refused (DMARC p=reject)", check_forged),
+    ("GTUBE refused; submission on 587 and 465 with AUTH; no open relay", check_smtp),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="the lab's end-to-end checks")
+    parser.add_argument("--inventory", default="inventories/lab")
+    parser.add_argument("--only", type=int, nargs="*", help="check numbers to run")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    run(CLIENT, "tee", "/root/probe.py", stdin=(HERE / "probe.py").read_text())
+    results = []
+    for number, (title, check) in enumerate(CHECKS, start=1):
+        if args.only and number not in args.only:
+            continue
+        result = Result(number, title)
+        started = time.monotonic()
+        try:
+            if check is check_mta_sts:
+                check(result, args.inventory)
+            else:
+                check(result)
+            result.ok = True
+        except (CheckFailed, subprocess.SubprocessError, KeyError) as exc:
+            result.evidence.append(f"{type(exc).__name__}: {exc}")
+        result.seconds = time.monotonic() - started
+        results.append(result)
+        print(f"{'pass' if result.ok else 'FAIL'}  {number}. {title}  ({result.seconds:.1f} s)")
+        for line in result.evidence:
+            print(f"        {line}")
+        sys.stdout.flush()
+    passed = sum(r.ok for r in results)
+    print(f"e2e: {passed} of {len(results)} checks passed")
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""What the lab's client does for the end-to-end checks (molecule/lab/e2e.py copies it to the
+client container and runs it there). Each command prints one JSON object.
+
+    probe.py submit HOST PORT USER TO SUBJECT       send with AUTH on 587 (STARTTLS) or 465
+    probe.py relay HOST FROM TO SUBJECT [gtube|forged]
+                                                    send on port 25 as a stranger
+    probe.py read HOST USER SUBJECT                 wait for a message over IMAPS; its headers
+    probe.py https URL                              fetch over HTTPS, certificate checked
+    probe.py tamper NAME ADDRESS                    serve Knot's answers with NAME's A record
+                                                    replaced by ADDRESS on 127.0.0.1:5300
+
+The mailbox passwords come from /root/lab-accounts.json, written by ansible/lab.yml.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import json
+import smtplib
+import socket
+import ssl
+import sys
+import time
+import urllib.request
+from email import message_from_bytes
+from email.message import EmailMessage
+from pathlib import Path
+
+ACCOUNTS = Path("/root/lab-accounts.json")
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def say(**fields: object) -> None:
+    print(json.dumps(fields))
+
+
+def message(sender: str, to: str, subject: str, body: str = "A message of the lab.") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{subject.replace(' ', '-')}@lab.test>"
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def submit(host: str, port: str, user: str, to: str, subject: str) -> None:
+    password = json.loads(ACCOUNTS.read_text())[user]
+    tls = ssl.create_default_context()
+    started = time.monotonic()
+    try:
+        if port == "465":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, 465, context=tls, timeout=30)
+        else:
+            smtp = smtplib.SMTP(host, int(port), timeout=30)
+            smtp.starttls(context=tls)
+        with smtp:
+            smtp.login(user, password)
+            refused = smtp.sendmail(user, [to], message(user, to, subject))
+        say(ok=not refused, reply=str(refused or "250 queued"), seconds=time.monotonic() - started)
+    except (smtplib.SMTPException, OSError) as exc:
+        say(ok=False, reply=f"{type(exc).__name__}: {exc}")
+
+
+def relay(host: str, sender: str, to: str, subject: str, kind: str = "") -> None:
+    """Port 25 from a host with no rights: no AUTH, not in any trusted network."""
+    body = GTUBE if kind == "gtube" else "A message from outside."
+    data = message(sender, to, subject, body)
+    try:
+        with smtplib.SMTP(host, 25, timeout=60) as smtp:
+            smtp.ehlo("client.lab.test")
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo("client.lab.test")
+            code, reply = smtp.mail(sender)
+            if code == 250:
+                code, reply = smtp.rcpt(to)
+            if code in (250, 251):
+                code, reply = smtp.data(data)
+        say(code=code, reply=reply.decode(errors="replace"))
+    except (smtplib.SMTPException, OSError) as exc:
+        say(code=0, reply=f"{type(exc).__name__}: {exc}")
+
+
+def read(host: str, user: str, subject: str, timeout: float = 120) -> None:
+    password = json.loads(ACCOUNTS.read_text())[user]
+    deadline = time.monotonic() + timeout
+    while True:
+        with imaplib.IMAP4_SSL(host, 993, ssl_context=ssl.create_default_context()) as imap:
+            imap.login(user, password)
+            for folder in ("INBOX", "Junk"):
+                if imap.select(folder, readonly=True)[0] != "OK":
+                    continue
+                _, found = imap.search(None, "SUBJECT", f'"{subject}"')
+                if found[0]:
+                    number = found[0].split()[-1]
+                    _, parts = imap.fetch(number, "(BODY.PEEK[HEADER])")
+                    raw = parts[0][1] if isinstance(parts[0], tuple) else b""
+                    headers = message_from_bytes(raw)
+                    say(
+                        found=True,
+                        folder=folder,
+                        authentication_results=headers.get_all("Authentication-Results", []),
+                        dkim_signature=headers.get_all("DKIM-Signature", []),
+                        received=headers.get_all("Received", []),
+                        spam_status=headers.get("X-Spam-Status", ""),
+                    )
+                    return
+        if time.monotonic() > deadline:
+            say(found=False)
+            return
+        time.sleep(2)
+
+
+def https(url: str) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (lab URL)
+            say(
+                status=response.status,
+                type=response.headers.get("Content-Type", ""),
+                body=response.read().decode(),
+            )
+    except OSError as exc:
+        say(status=0, error=str(exc))
+
+
+def tamper(name: str, address: str) -> None:
+    """A man in the middle for one minute: Knot's signed answers, one A record changed."""
+    import dns.message  # noqa: PLC0415
+    import dns.query  # noqa: PLC0415
+    import dns.rdatatype  # noqa: PLC0415
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 5300))
+    server.settimeout(60)
+    say(listening=True)
+    sys.stdout.flush()
+    try:
+        while True:
+            wire, client = server.recvfrom(4096)
+            query = dns.message.from_wire(wire)
+            answer = dns.query.udp(query, "10.231.0.2", timeout=5)
+            for rrset in answer.answer:
+                if rrset.rdtype == dns.rdatatype.A and rrset.name.to_text() == f"{name}.":
+                    for rdata in list(rrset):
+                        rrset.remove(rdata)
+                        rrset.add(rdata.replace(address=address))
+            server.sendto(answer.to_wire(), client)
+    except TimeoutError:
+        pass
+
+
+def main() -> None:
+    command, *args = sys.argv[1:]
+    commands = {"submit": submit, "relay": relay, "read": read, "https": https, "tamper": tamper}
+    commands[command](*args)
+
+
+if __name__ == "__main__":
+    main()
