@@ -12,7 +12,9 @@ with mailstack itself (the policy id served must be the one the DNS builder deri
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,6 +23,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
 
 HERE = Path(__file__).resolve().parent
 CLIENT = "client.lab.test"
@@ -134,7 +138,11 @@ def exchange(r: Result, sender: str, via: str, to: str, to_host: str) -> None:
     got = probe("read", to_host, to, subject)
     expect(got.get("found") is True, f"{to} never got {subject!r}")
     smtp_log = log(via, since, "postfix@-.service")
-    verified = [line for line in smtp_log.splitlines() if f"Verified TLS connection established to {to_host}" in line]
+    verified = [
+        line
+        for line in smtp_log.splitlines()
+        if f"Verified TLS connection established to {to_host}" in line
+    ]
     expect(bool(verified), f"{via} logged no verified TLS to {to_host}:\n{smtp_log[-1500:]}")
     table = log(via, since, "mailstack-dane-first.service")
     expect("DNSSEC-validated TLSA" in table, f"the DANE-first table did not choose DANE: {table}")
@@ -162,9 +170,13 @@ def check_mta_sts(r: Result, inventory: str) -> None:
     want = sts["example.test"]
     fetched = probe("https", "https://mta-sts.example.test/.well-known/mta-sts.txt")
     expect(fetched.get("status") == 200, f"the policy was not served: {fetched}")
-    expect(str(fetched.get("type", "")).startswith("text/plain"), f"served as {fetched.get('type')}")
+    expect(
+        str(fetched.get("type", "")).startswith("text/plain"), f"served as {fetched.get('type')}"
+    )
     expect(fetched.get("body") == want["policy"], f"served {fetched.get('body')!r}")
-    r.evidence.append(f"client: policy over HTTPS (certificate checked), text/plain, id {want['id']}")
+    r.evidence.append(
+        f"client: policy over HTTPS (certificate checked), text/plain, id {want['id']}"
+    )
     answer = run(PEER, "postmap", "-q", "example.test", "socketmap:inet:127.0.0.1:8461:postfix")
     expect(answer.startswith("secure match=mx1.example.test"), f"peer's resolver said {answer!r}")
     r.evidence.append(f"mx1.peer.test's MTA-STS resolver for example.test: {answer.strip()}")
@@ -172,7 +184,8 @@ def check_mta_sts(r: Result, inventory: str) -> None:
     fetches = [
         line
         for line in access.splitlines()
-        if "/.well-known/mta-sts.txt" in line and line.startswith(("10.231.0.20 ", "fd00:6d61:696c::20 "))
+        if "/.well-known/mta-sts.txt" in line
+        and line.startswith(("10.231.0.20 ", "fd00:6d61:696c::20 "))
     ]
     expect(bool(fetches), "mx1.example.test's nginx never served the policy to mx1.peer.test")
     r.evidence.append(f"nginx on mx1.example.test: {fetches[-1][:110]}")
@@ -200,7 +213,9 @@ def check_forged(r: Result) -> None:
     subject = token("forged")
     said = probe("relay", EXAMPLE, ALICE, ALICE, subject, "forged")
     expect(said["code"] == 550 and "DMARC" in str(said["reply"]).upper(), f"answered {said}")  # type: ignore[operator]
-    r.evidence.append(f"From alice@example.test, sent by the client: {said['code']} {said['reply']}")
+    r.evidence.append(
+        f"From alice@example.test, sent by the client: {said['code']} {said['reply']}"
+    )
 
 
 def check_smtp(r: Result) -> None:
@@ -216,6 +231,100 @@ def check_smtp(r: Result) -> None:
     r.evidence.append(f"relay without AUTH: {said['code']} {said['reply']}")
 
 
+def tlsa_data(pem: bytes) -> str:
+    """The TLSA 3 1 1 data of a public key: SHA-256 of its SubjectPublicKeyInfo."""
+    key = serialization.load_pem_public_key(pem)
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def playbook(inventory: str, name: str, *args: str) -> str:
+    """Run one of mailstack's playbooks on the lab, as make lab does."""
+    env = dict(os.environ)
+    vault = Path(inventory) / "vault-password"
+    if vault.exists():
+        env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(vault))
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            inventory,
+            str(HERE.parent.parent / "ansible" / name),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise CheckFailed(f"{name} failed:\n{done.stdout[-3000:]}{done.stderr[-1000:]}")
+    return done.stdout
+
+
+def presented_key() -> str:
+    """The TLSA 3 1 1 data of the key mx1.example.test presents on port 25."""
+    out = run(
+        CLIENT,
+        "sh",
+        "-c",
+        f"openssl s_client -starttls smtp -connect {EXAMPLE}:25 -servername {EXAMPLE}"
+        " </dev/null 2>/dev/null | openssl x509 -pubkey -noout",
+    )
+    return tlsa_data(out.encode())
+
+
+def served_tlsa(server: str = "") -> str:
+    """The TLSA records of mx1.example.test, from the client's resolver or a given server."""
+    at = [f"@{server}"] if server else []
+    return run(CLIENT, "dig", *at, "+dnssec", "+split=0", "TLSA", f"_25._tcp.{EXAMPLE}").lower()
+
+
+def check_rollover(r: Result, inventory: str) -> None:
+    published = Path(inventory) / "published" / "tls" / EXAMPLE
+    current, following = (
+        tlsa_data((published / f"{k}.pem").read_bytes()) for k in ("current", "next")
+    )
+    expect(
+        presented_key() == current, "mx1.example.test does not present its published current key"
+    )
+    answer = served_tlsa()
+    expect(
+        " ad" in answer.split("flags:")[1].split(";")[0] and following in answer,
+        f"the next key's TLSA is not served, validated: {answer}",
+    )
+    r.evidence.append(
+        f"before: mx1.example.test presents {current[:16]}..., next {following[:16]}... served with AD"
+    )
+    since = now(PEER)
+    out = playbook(inventory, "tls-rollover.yml", "-l", EXAMPLE)
+    said = re.search(r"rolled over: [^\"]*", out)
+    expect(said is not None, f"tls-rollover.yml did not roll over:\n{out[-2000:]}")
+    r.evidence.append(f"tls-rollover.yml: {said.group(0)[:110]}")
+    expect(presented_key() == following, "mx1.example.test does not present the former next key")
+    r.evidence.append(f"after: mx1.example.test presents {following[:16]}... (the former next key)")
+    exchange(r, BOB, PEER, ALICE, EXAMPLE)
+    playbook(inventory, "lab-dns.yml")
+    newest = tlsa_data((published / "next.pem").read_bytes())
+    expect(
+        newest in served_tlsa("10.231.0.2") and current not in served_tlsa("10.231.0.2"),
+        "the zone does not have the new next key's TLSA, or still has the retired key's",
+    )
+    r.evidence.append(
+        f"zone published again: TLSA of {following[:16]}... and the new next {newest[:16]}..."
+    )
+    exchange(r, BOB, PEER, ALICE, EXAMPLE)
+    deferred = [
+        line
+        for line in log(PEER, since, "postfix@-.service").splitlines()
+        if "status=deferred" in line
+    ]
+    expect(not deferred, f"deferred during the rollover: {deferred}")
+    r.evidence.append("no message deferred by mx1.peer.test during the rollover")
+
+
 CHECKS: list[tuple[str, Callable[..., None]]] = [
     ("both zones validate through the resolver; a tampered answer does not", check_dnssec),
     ("peer.test and example.test exchange mail over DANE-verified TLS", check_dane),
@@ -223,6 +332,10 @@ CHECKS: list[tuple[str, Callable[..., None]]] = [
     ("SPF, DKIM and DMARC pass at the receiver, read back over IMAPS", check_authentication),
     ("a forged From: example.test from outside is refused (DMARC p=reject)", check_forged),
     ("GTUBE refused; submission on 587 and 465 with AUTH; no open relay", check_smtp),
+    (
+        "TLSA rollover: next key published, switched to, DANE verified, nothing deferred",
+        check_rollover,
+    ),
 ]
 
 
@@ -240,7 +353,7 @@ def main() -> int:
         result = Result(number, title)
         started = time.monotonic()
         try:
-            if check is check_mta_sts:
+            if check in (check_mta_sts, check_rollover):
                 check(result, args.inventory)
             else:
                 check(result)
