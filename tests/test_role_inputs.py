@@ -69,6 +69,7 @@ FIRST_CHANGE = {
     "dovecot": "Install Dovecot",
     "opendkim": "Install OpenDKIM",
     "spamassassin": "Install SpamAssassin, spamd and the milter's library",
+    "mta_sts": "Install nginx",
 }
 
 
@@ -161,6 +162,24 @@ FIRST_CHANGE = {
             {"spamassassin__required_score": 5.0, "spamassassin__reject_score": 4},
             "spamassassin__reject_score",
             "must be above",
+        ),
+        (
+            "mta_sts",
+            {"mta_sts__policies": [{"domain": "Example.test", "policy": "version: STSv1\r\n"}]},
+            "mta_sts__policies",
+            "needs a lower-case domain name",
+        ),
+        (
+            "mta_sts",
+            {"mta_sts__policies": [{"domain": "example.test", "policy": "mode: enforce\r\n"}]},
+            "mta_sts__policies",
+            "starting with",
+        ),
+        (
+            "mta_sts",
+            {"mta_sts__policies": [{"domain": "example.test"}]},
+            "mta_sts__policies",
+            "policy",
         ),
     ],
 )

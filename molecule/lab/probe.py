@@ -22,6 +22,7 @@ import ssl
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
@@ -128,6 +129,7 @@ def tamper(name: str, address: str) -> None:
     import dns.message  # noqa: PLC0415
     import dns.query  # noqa: PLC0415
     import dns.rdatatype  # noqa: PLC0415
+    import dns.rrset  # noqa: PLC0415
 
     server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     server.bind(("127.0.0.1", 5300))
@@ -139,11 +141,14 @@ def tamper(name: str, address: str) -> None:
             wire, client = server.recvfrom(4096)
             query = dns.message.from_wire(wire)
             answer = dns.query.udp(query, "10.231.0.2", timeout=5)
-            for rrset in answer.answer:
-                if rrset.rdtype == dns.rdatatype.A and rrset.name.to_text() == f"{name}.":
-                    for rdata in list(rrset):
-                        rrset.remove(rdata)
-                        rrset.add(rdata.replace(address=address))
+            answer.answer = [
+                dns.rrset.from_rdata_list(
+                    rrset.name, rrset.ttl, [r.replace(address=address) for r in rrset]
+                )
+                if rrset.rdtype == dns.rdatatype.A and rrset.name.to_text() == f"{name}."
+                else rrset
+                for rrset in answer.answer
+            ]
             server.sendto(answer.to_wire(), client)
     except TimeoutError:
         pass
@@ -151,7 +156,13 @@ def tamper(name: str, address: str) -> None:
 
 def main() -> None:
     command, *args = sys.argv[1:]
-    commands = {"submit": submit, "relay": relay, "read": read, "https": https, "tamper": tamper}
+    commands: dict[str, Callable[..., None]] = {
+        "submit": submit,
+        "relay": relay,
+        "read": read,
+        "https": https,
+        "tamper": tamper,
+    }
     commands[command](*args)
 
 
