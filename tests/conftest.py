@@ -18,6 +18,17 @@ MakeInventory = Callable[..., Path]
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The lab's description as the repository has it, without the keys that a running lab
+    wrote back (inventories/lab/published/, not versioned): every test sees the same plan."""
+    import shutil  # noqa: PLC0415
+
+    copy = tmp_path_factory.mktemp("lab") / "lab"
+    shutil.copytree(ROOT / "inventories" / "lab", copy, ignore=shutil.ignore_patterns("published"))
+    return str(copy)
+
+
 def mailstack(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the installed `mailstack` command from the repository root, as a user does."""
     exe = str(Path(sys.executable).parent / "mailstack")

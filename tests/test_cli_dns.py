@@ -12,10 +12,10 @@ from tests.conftest import MakeInventory, domain, hosts, mailstack
 from tests.dnsserver import ZoneServer
 
 
-def test_validate_the_lab() -> None:
-    result = mailstack("spec", "validate", "-i", "inventories/lab")
+def test_validate_the_lab(lab: str) -> None:
+    result = mailstack("spec", "validate", "-i", lab)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("inventories/lab: valid: 3 domain(s), 2 host(s), 2 zone(s)")
+    assert result.stdout.startswith(f"{lab}: valid: 3 domain(s), 2 host(s), 2 zone(s)")
 
 
 def test_validate_lists_every_error_with_its_path(make_inventory: MakeInventory) -> None:
@@ -47,8 +47,8 @@ def test_validate_a_missing_inventory(tmp_path: Path) -> None:
     assert "is not an inventory directory" in result.stderr
 
 
-def test_plan_json_is_the_plan() -> None:
-    result = mailstack("dns", "plan", "-i", "inventories/lab", "--json")
+def test_plan_json_is_the_plan(lab: str) -> None:
+    result = mailstack("dns", "plan", "-i", lab, "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["zones"] == ["example.test", "peer.test"]
@@ -74,10 +74,10 @@ def test_plan_json_is_the_plan() -> None:
     assert f"id={sts['example.test']['id']}" in txt
 
 
-def test_zone_file_parses_back_to_the_plan() -> None:
-    plan = json.loads(mailstack("dns", "plan", "-i", "inventories/lab", "--json").stdout)
+def test_zone_file_parses_back_to_the_plan(lab: str) -> None:
+    plan = json.loads(mailstack("dns", "plan", "-i", lab, "--json").stdout)
     for zone in plan["zones"]:
-        result = mailstack("dns", "zone", "-i", "inventories/lab", zone)
+        result = mailstack("dns", "zone", "-i", lab, zone)
         assert result.returncode == 0, result.stderr
         expected = {
             canonical(Record(r["zone"], r["name"], r["type"], r["data"], r["ttl"], r["key"]))
@@ -87,15 +87,15 @@ def test_zone_file_parses_back_to_the_plan() -> None:
         assert parse(result.stdout, zone) == expected
 
 
-def test_zone_of_another_domain_is_refused() -> None:
-    result = mailstack("dns", "zone", "-i", "inventories/lab", "other.test")
+def test_zone_of_another_domain_is_refused(lab: str) -> None:
+    result = mailstack("dns", "zone", "-i", lab, "other.test")
     assert result.returncode == 1
     assert "other.test is not one of the zones: example.test, peer.test" in result.stderr
 
 
-def test_verify_against_the_zones_own_server() -> None:
+def test_verify_against_the_zones_own_server(lab: str) -> None:
     """`dns verify` asks a real server on loopback that serves the rendered zone."""
-    zone_text = mailstack("dns", "zone", "-i", "inventories/lab", "example.test").stdout
+    zone_text = mailstack("dns", "zone", "-i", lab, "example.test").stdout
 
     def verify_against(served: str) -> subprocess.CompletedProcess[str]:
         with ZoneServer(served, "example.test") as server:
@@ -103,7 +103,7 @@ def test_verify_against_the_zones_own_server() -> None:
                 "dns",
                 "verify",
                 "-i",
-                "inventories/lab",
+                lab,
                 "example.test",
                 "--nameserver",
                 server.host,

@@ -121,14 +121,24 @@ async def ask(requests: list[bytes], lookup: object) -> bytes:
     return data
 
 
+def exchange(requests: list[bytes], lookup: object) -> bytes:
+    """ask() on a loop of its own: asyncio.run would leave the thread without a current loop,
+    which Pulumi's tests, run later in the same process, rely on."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(ask(requests, lookup))
+    finally:
+        loop.close()
+
+
 def test_socketmap_answers_in_netstrings_on_one_connection() -> None:
     answers = dict(SIGNED)
     answers[("broken.test", "MX")] = table.TempFail("SERVFAIL")
-    data = asyncio.run(
-        ask([b"dane example.test", b"dane other.test", b"dane broken.test", b"junk"], zone(answers))
+    data = exchange(
+        [b"dane example.test", b"dane other.test", b"dane broken.test", b"junk"], zone(answers)
     )
     assert data == (b"7:OK dane,9:NOTFOUND ,22:TEMP DNS lookup failed,22:PERM malformed request,")
 
 
 def test_an_oversized_request_closes_the_connection() -> None:
-    assert asyncio.run(ask([b"dane " + b"a" * 2000], zone({}))) == b""
+    assert exchange([b"dane " + b"a" * 2000], zone({})) == b""
