@@ -220,24 +220,38 @@ ensure_network() {
   say "created the podman network $name ($want)"
 }
 
-# The package cache: created once, started when stopped; its volume outlives it.
+# The package cache: created once and reused while it runs. A container in any other state
+# (stopped, or stuck "stopping" as podman 4.3 leaves one whose network teardown failed) is
+# removed and created again: the packages are in the volume, which outlives it.
+start_apt_cache() {
+  podman rm -f -t 0 "$CACHE" >/dev/null 2>&1 || true
+  say "starting the package cache $CACHE (apt-cacher-ng, volume $CACHE)"
+  podman run -d --name "$CACHE" --systemd=always --label mailstack.platform=apt-cache \
+    --network "$MOLECULE_NETWORK:ip=${MOLECULE_SUBNET%.*/*}.254" \
+    --network "$LAB_NETWORK:ip=${LAB_SUBNET%.*/*}.254" \
+    -v "$CACHE:/var/cache/apt-cacher-ng" "$IMAGE" >/dev/null
+}
+
+# Waits for systemd in the cache container; fails when the container stops meanwhile.
+cache_booted() {
+  local i
+  for i in $(seq 30); do
+    [ "$(podman container inspect --format '{{.State.Status}}' "$CACHE" 2>/dev/null)" = running ] || return 1
+    podman exec "$CACHE" systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded' && return 0
+    sleep 1
+  done
+  return 1
+}
+
 ensure_apt_cache() {
   local state
   state=$(podman container inspect --format '{{.State.Status}}' "$CACHE" 2>/dev/null || true)
-  if [ -z "$state" ]; then
-    say "starting the package cache $CACHE (apt-cacher-ng, volume $CACHE)"
-    podman run -d --name "$CACHE" --systemd=always --label mailstack.platform=apt-cache \
-      --network "$MOLECULE_NETWORK:ip=${MOLECULE_SUBNET%.*/*}.254" \
-      --network "$LAB_NETWORK:ip=${LAB_SUBNET%.*/*}.254" \
-      -v "$CACHE:/var/cache/apt-cacher-ng" "$IMAGE" >/dev/null
-  elif [ "$state" != running ]; then
-    podman start "$CACHE" >/dev/null
-  fi
   local i
-  for i in $(seq 30); do
-    podman exec "$CACHE" systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded' && break
-    sleep 1
-  done
+  if [ "$state" != running ] || ! cache_booted; then
+    [ -z "$state" ] || say "the package cache $CACHE is $state: replacing it"
+    start_apt_cache
+    cache_booted || die "the package cache $CACHE does not boot (podman logs $CACHE)"
+  fi
   if ! podman exec "$CACHE" systemctl is-active --quiet apt-cacher-ng 2>/dev/null; then
     # Installed without starting (policy-rc.d), since the volume mounted over its cache
     # directory belongs to root until it is given to the cache's user.
@@ -250,7 +264,7 @@ ensure_apt_cache() {
       chown -R apt-cacher-ng:apt-cacher-ng /var/cache/apt-cacher-ng
       # Debian mirror requests go to the mirror the image names, not to the package default.
       echo "$0" >/etc/apt-cacher-ng/backends_debian
-      systemctl enable --now apt-cacher-ng && systemctl restart apt-cacher-ng' "$MIRROR/" \
+      systemctl enable --quiet --now apt-cacher-ng 2>/dev/null && systemctl restart apt-cacher-ng' "$MIRROR/" \
       || die "installing apt-cacher-ng in $CACHE failed"
   fi
   for i in $(seq 30); do
