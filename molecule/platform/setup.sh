@@ -232,11 +232,14 @@ start_apt_cache() {
     -v "$CACHE:/var/cache/apt-cacher-ng" "$IMAGE" >/dev/null
 }
 
-# Waits for systemd in the cache container; fails when the container stops meanwhile.
+# Waits for systemd in the cache container; fails at once when the container is not running.
 cache_booted() {
   local i
   for i in $(seq 30); do
     [ "$(podman container inspect --format '{{.State.Status}}' "$CACHE" 2>/dev/null)" = running ] || return 1
+    # A container podman still lists as running after its processes died (the machine was
+    # restored or restarted under it) refuses every exec.
+    podman exec "$CACHE" true 2>/dev/null || return 1
     podman exec "$CACHE" systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded' && return 0
     sleep 1
   done
