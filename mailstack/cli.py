@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mailstack import __version__
+from mailstack.check import command as check_command
 from mailstack.dnssource import CacheSource, DnsSource, RecordingSource, Source
 from mailstack.inventory import Inventory, load
 from mailstack.mtasts import policy_id
@@ -220,6 +221,10 @@ def cmd_spf_refresh(args: argparse.Namespace) -> int:
     return 1 if plan.problems.errors else 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    return check_command.cmd_check(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `mailstack` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -299,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resolver", metavar="IP", help="resolver address (default: the system's)")
     p.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
+
+    p = sub(
+        commands, "check", cmd_check, "audit a mail domain from outside: DNS, DNSSEC, DANE, TLS"
+    )
+    check_command.add_arguments(p)
     return parser
 
 

@@ -1,7 +1,10 @@
-"""A small real authoritative DNS server for tests, serving one zone on 127.0.0.1.
+"""A small real authoritative DNS server for tests, serving one zone (or several) on 127.0.0.1.
 
     with ZoneServer(zone_text, "example.test") as server:
         ...  # ask 127.0.0.1, port server.port, over UDP or TCP
+
+    with ZoneServer.multi({"test": parent_zone, "example.test": child_zone}) as server:
+        ...  # several zones (text, or dns.zone.Zone objects such as signed ones)
 
 It answers with the AA flag from the zone: the records of the asked type (or the CNAME at
 that name, not followed), NOERROR with an empty answer for a name that exists without that
@@ -9,6 +12,18 @@ type (or only has names below it), NXDOMAIN for a name not in the zone, REFUSED 
 outside it. A UDP answer larger than 512 octets, or than the EDNS buffer size the query
 advertises, is sent empty with the TC flag so that the client asks again over TCP. One
 thread serves both sockets; leaving the `with` block stops it and closes every socket.
+
+Several zones: a question is answered from the deepest zone that contains its name, except
+that DS at a zone's apex is answered from the parent zone when the server has it, as a real
+server does at a zone cut. Delegations are not otherwise served: no referrals, a name at or
+below an NS record of a parent zone is looked up in that zone like any other.
+
+DNSSEC: when the query sets the DO bit, the RRSIGs the zone holds for every RRset returned
+(answer and authority) come along, and a negative answer carries, after the SOA, the NSEC
+owned by the name when there is one (NODATA); otherwise (NXDOMAIN, or NODATA at an empty
+non-terminal) every NSEC and NSEC3 RRset of the zone, rather than only the covering ones,
+which is enough for a test server. Zones are served as given: sign them beforehand (with
+`dns.dnssec.sign_zone`, for instance).
 """
 
 from __future__ import annotations
@@ -17,6 +32,7 @@ import selectors
 import socket
 import struct
 import threading
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
@@ -24,9 +40,11 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.node
 import dns.opcode
 import dns.rcode
 import dns.rdataclass
+import dns.rdataset
 import dns.rdatatype
 import dns.rrset
 import dns.zone
@@ -37,13 +55,24 @@ TCP_LIMIT = 65535
 
 
 class ZoneServer:
-    """An authoritative server for one zone, on 127.0.0.1 and a port the OS chose."""
+    """An authoritative server for one zone, on 127.0.0.1 and a port the OS chose.
 
-    def __init__(self, zone_text: str, origin: str) -> None:
+    `others` adds more zones, by origin: zone text or `dns.zone.Zone` objects.
+    """
+
+    def __init__(
+        self,
+        zone_text: str | dns.zone.Zone,
+        origin: str,
+        *,
+        others: Mapping[str, str | dns.zone.Zone] | None = None,
+    ) -> None:
         self.origin = dns.name.from_text(origin)
-        self.zone = dns.zone.from_text(
-            zone_text, origin=self.origin, relativize=False, check_origin=False
-        )
+        self.zone = _load(zone_text, self.origin)
+        self.zones: dict[dns.name.Name, dns.zone.Zone] = {self.origin: self.zone}
+        for other, text in (others or {}).items():
+            name = dns.name.from_text(other)
+            self.zones[name] = _load(text, name)
         self.host = HOST
         self.port = 0
         self.udp_queries = 0
@@ -54,6 +83,30 @@ class ZoneServer:
         self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+
+    @classmethod
+    def multi(cls, zones: Mapping[str, str | dns.zone.Zone]) -> Self:
+        """A server for several zones, by origin (zone text or `dns.zone.Zone` objects)."""
+        if not zones:
+            raise ValueError("a ZoneServer needs at least one zone")
+        (origin, first), *rest = zones.items()
+        return cls(first, origin, others=dict(rest))
+
+    def zone_for(
+        self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType
+    ) -> dns.name.Name | None:
+        """The origin of the zone that answers (qname, rdtype), or None if none contains it.
+
+        The deepest zone containing the name, or its parent for DS at the zone's apex.
+        """
+        containing = sorted(
+            (origin for origin in self.zones if qname.is_subdomain(origin)), key=len, reverse=True
+        )
+        if not containing:
+            return None
+        if rdtype == dns.rdatatype.DS and containing[0] == qname and len(containing) > 1:
+            return containing[1]
+        return containing[0]
 
     def __enter__(self) -> Self:
         self.start()
@@ -147,12 +200,16 @@ class ZoneServer:
             response.set_rcode(dns.rcode.FORMERR)
             return response.to_wire()
         question = query.question[0]
-        if question.rdclass != dns.rdataclass.IN or not question.name.is_subdomain(self.origin):
+        origin = self.zone_for(question.name, question.rdtype)
+        if question.rdclass != dns.rdataclass.IN or origin is None:
             response.set_rcode(dns.rcode.REFUSED)
             return response.to_wire()
 
         response.flags |= dns.flags.AA
-        self._fill(response, question.name, question.rdtype)
+        dnssec = query.edns >= 0 and bool(query.ednsflags & dns.flags.DO)
+        if dnssec:
+            response.want_dnssec(True)
+        self._fill(response, origin, question.name, question.rdtype, dnssec=dnssec)
 
         if tcp:
             limit = TCP_LIMIT
@@ -168,22 +225,62 @@ class ZoneServer:
             return response.to_wire(max_size=limit)
 
     def _fill(
-        self, response: dns.message.Message, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType
+        self,
+        response: dns.message.Message,
+        origin: dns.name.Name,
+        qname: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        *,
+        dnssec: bool,
     ) -> None:
-        node = self.zone.get_node(qname)
+        zone = self.zones[origin]
+        node = zone.get_node(qname)
         if node is not None:
             for rtype in (rdtype, dns.rdatatype.CNAME):
                 rdataset = node.get_rdataset(dns.rdataclass.IN, rtype)
                 if rdataset is not None:
-                    response.answer.append(
-                        dns.rrset.from_rdata_list(qname, rdataset.ttl, list(rdataset))
-                    )
+                    _add(response.answer, node, qname, rdataset, dnssec=dnssec)
                     return
-        elif not any(name.is_subdomain(qname) for name in self.zone.nodes):
+        elif not any(name.is_subdomain(qname) for name in zone.nodes):
             response.set_rcode(dns.rcode.NXDOMAIN)
-        soa = self.zone.get_rdataset(self.origin, dns.rdatatype.SOA)
-        if soa is not None:
-            response.authority.append(dns.rrset.from_rdata_list(self.origin, soa.ttl, list(soa)))
+        apex = zone.get_node(origin)
+        soa = zone.get_rdataset(origin, dns.rdatatype.SOA)
+        if apex is not None and soa is not None:
+            _add(response.authority, apex, origin, soa, dnssec=dnssec)
+        if not dnssec:
+            return
+        proofs = (dns.rdatatype.NSEC, dns.rdatatype.NSEC3)
+        own = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC) if node else None
+        if node is not None and own is not None:
+            _add(response.authority, node, qname, own, dnssec=True)
+            return
+        for name, other in sorted(zone.nodes.items()):
+            for rdataset in other.rdatasets:
+                if rdataset.rdtype in proofs:
+                    _add(response.authority, other, name, rdataset, dnssec=True)
+
+
+def _load(zone: str | dns.zone.Zone, origin: dns.name.Name) -> dns.zone.Zone:
+    """A zone with absolute names, from zone text or a `dns.zone.Zone` (copied as text)."""
+    text = zone if isinstance(zone, str) else zone.to_text()
+    return dns.zone.from_text(text, origin=origin, relativize=False, check_origin=False)
+
+
+def _add(
+    section: list[dns.rrset.RRset],
+    node: dns.node.Node,
+    name: dns.name.Name,
+    rdataset: dns.rdataset.Rdataset,
+    *,
+    dnssec: bool,
+) -> None:
+    """Append an RRset to a response section, and with `dnssec` the RRSIGs covering it."""
+    section.append(dns.rrset.from_rdata_list(name, rdataset.ttl, list(rdataset)))
+    if not dnssec:
+        return
+    sigs = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG, rdataset.rdtype)
+    if sigs is not None:
+        section.append(dns.rrset.from_rdata_list(name, sigs.ttl, list(sigs)))
 
 
 def _bind_pair() -> tuple[socket.socket, socket.socket]:

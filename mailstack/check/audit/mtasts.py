@@ -1,0 +1,214 @@
+"""MTA-STS (RFC 8461): the record, the policy fetched over validated HTTPS, its mode and
+max_age, and every MX matched by one of its patterns. TLS-RPT (RFC 8460) is checked here too,
+in its own category: it is where MTA-STS and DANE failures are reported."""
+
+from __future__ import annotations
+
+from mailstack.check.audit.mx import is_null_mx, mx_hosts
+from mailstack.check.context import Context
+from mailstack.check.https import FetchError, fetch
+from mailstack.check.report import Finding, failed, info, passed, warned
+
+CATEGORY = "MTA-STS"
+MIN_MAX_AGE = 86400
+GOOD_MAX_AGE = 604800
+
+
+def parse_policy(text: str) -> dict[str, list[str]]:
+    """The policy's keys and their values (mx repeats); ValueError names a bad line."""
+    out: dict[str, list[str]] = {}
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise ValueError(f"the line {line!r} is not `key: value`")
+        out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def matches(pattern: str, host: str) -> bool:
+    """RFC 8461, section 4.1: `*.example.com` covers exactly one more label."""
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if pattern.startswith("*."):
+        head, _, rest = host.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return pattern == host
+
+
+def audit(ctx: Context) -> list[Finding]:
+    if is_null_mx(ctx):
+        return [info(CATEGORY, "mtasts.null", "no MTA-STS needed: the domain receives no mail")]
+    name = f"_mta-sts.{ctx.domain}"
+    records = [t for t in ctx.texts(name, "TXT") if t.startswith("v=STSv1")]
+    if not records:
+        return [
+            failed(
+                CATEGORY,
+                "mtasts.record",
+                f"no MTA-STS record at {name}: senders without DANE may deliver without TLS"
+                " or to a forged MX",
+                "add an mta_sts section to the domain in the description (mode: enforce)",
+            )
+        ]
+    if len(records) > 1:
+        return [
+            failed(
+                CATEGORY,
+                "mtasts.record",
+                f"{name} has {len(records)} MTA-STS records",
+                "keep one",
+            )
+        ]
+    out = [passed(CATEGORY, "mtasts.record", f"MTA-STS record: {records[0]}")]
+    policy, fetched = _policy(ctx)
+    out.append(fetched)
+    if policy is not None:
+        out += _mode(policy)
+        out += _max_age(policy)
+        out += _patterns(ctx, policy)
+    return out
+
+
+def _policy(ctx: Context) -> tuple[dict[str, list[str]] | None, Finding]:
+    """The policy served over HTTPS, and the finding about fetching it."""
+    url = f"https://mta-sts.{ctx.domain}/.well-known/mta-sts.txt"
+    fix = (
+        f"serve {url} over HTTPS with a valid certificate for mta-sts.{ctx.domain}"
+        " (role mta_sts), as text/plain"
+    )
+    try:
+        got = fetch(ctx, url)
+    except FetchError as error:
+        return None, failed(
+            CATEGORY, "mtasts.policy", f"the policy cannot be fetched: {error}", fix
+        )
+    if got.status != 200 or not got.content_type.lower().startswith("text/plain"):
+        return None, failed(
+            CATEGORY,
+            "mtasts.policy",
+            f"{url} answered {got.status} with Content-Type {got.content_type!r}",
+            fix,
+        )
+    try:
+        policy = parse_policy(got.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        return None, failed(
+            CATEGORY,
+            "mtasts.policy",
+            f"the policy does not parse: {error}",
+            "serve a policy of `key: value` lines (RFC 8461, section 3.2)",
+        )
+    return policy, passed(CATEGORY, "mtasts.policy", f"policy fetched from {url}")
+
+
+def _mode(policy: dict[str, list[str]]) -> list[Finding]:
+    if policy.get("version") != ["STSv1"]:
+        return [
+            failed(
+                CATEGORY,
+                "mtasts.version",
+                "the policy has no `version: STSv1`",
+                "begin the policy with `version: STSv1`",
+            )
+        ]
+    mode = (policy.get("mode") or [""])[0]
+    if mode == "enforce":
+        return [passed(CATEGORY, "mtasts.mode", "mode: enforce")]
+    if mode == "testing":
+        return [
+            warned(
+                CATEGORY,
+                "mtasts.mode",
+                "mode: testing: senders report failures but deliver anyway",
+                "set mode: enforce once TLS-RPT reports are clean",
+            )
+        ]
+    return [
+        failed(
+            CATEGORY,
+            "mtasts.mode",
+            f"mode: {mode or 'missing'}: the policy protects nothing",
+            "set mode: enforce",
+        )
+    ]
+
+
+def _max_age(policy: dict[str, list[str]]) -> list[Finding]:
+    value = (policy.get("max_age") or [""])[0]
+    if not value.isdigit():
+        return [
+            failed(
+                CATEGORY,
+                "mtasts.max_age",
+                f"max_age {value!r} is not a number",
+                f"set max_age: {GOOD_MAX_AGE}",
+            )
+        ]
+    age = int(value)
+    if age < MIN_MAX_AGE:
+        return [
+            warned(
+                CATEGORY,
+                "mtasts.max_age",
+                f"max_age {age} s: senders forget the policy within a day",
+                f"set max_age: {GOOD_MAX_AGE} or more",
+            )
+        ]
+    return [passed(CATEGORY, "mtasts.max_age", f"max_age {age} s")]
+
+
+def _patterns(ctx: Context, policy: dict[str, list[str]]) -> list[Finding]:
+    patterns = policy.get("mx", [])
+    out: list[Finding] = []
+    for _, host in mx_hosts(ctx):
+        if any(matches(p, host) for p in patterns):
+            out.append(passed(CATEGORY, "mtasts.mx", f"the MX {host} matches the policy"))
+        else:
+            out.append(
+                failed(
+                    CATEGORY,
+                    "mtasts.mx",
+                    f"the MX {host} matches no mx pattern of the policy"
+                    f" ({', '.join(patterns) or 'none'}): enforcing senders refuse to deliver"
+                    " to it",
+                    f"add `mx: {host}` to the policy (the plan derives it from the MX list),"
+                    " and change the id of the _mta-sts record",
+                )
+            )
+    return out
+
+
+def audit_tlsrpt(ctx: Context) -> list[Finding]:
+    category = "TLS-RPT"
+    name = f"_smtp._tls.{ctx.domain}"
+    records = [t for t in ctx.texts(name, "TXT") if t.startswith("v=TLSRPTv1")]
+    if not records:
+        return [
+            failed(
+                category,
+                "tlsrpt.record",
+                f"no TLS-RPT record at {name}: nobody tells you when senders fail TLS to you",
+                "add tls_rpt destinations to the domain in the description",
+                mandatory=not is_null_mx(ctx),
+            )
+        ]
+    if len(records) > 1:
+        return [failed(category, "tlsrpt.record", f"{name} has {len(records)} records", "keep one")]
+    rua = [
+        u.strip()
+        for part in records[0].split(";")
+        if part.strip().startswith("rua=")
+        for u in part.strip()[4:].split(",")
+    ]
+    bad = [u for u in rua if not u.startswith(("mailto:", "https:"))]
+    if not rua or bad:
+        return [
+            failed(
+                category,
+                "tlsrpt.rua",
+                f"the TLS-RPT record has no usable rua ({', '.join(bad) or 'none'})",
+                "give rua=mailto:... or https://...",
+            )
+        ]
+    return [passed(category, "tlsrpt.record", f"TLS-RPT: {records[0]}")]

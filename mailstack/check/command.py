@@ -1,0 +1,142 @@
+"""`mailstack check DOMAIN`: the command line of the audit, from its arguments to its exit code.
+
+Exit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 the audit could not
+run (bad arguments, an unreadable inventory or trust anchor file, a resolver that does not
+answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailstack.check.context import Context
+
+COULD_NOT_RUN = 2
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("domain", help="the mail domain to audit")
+    p.add_argument("--resolver", metavar="IP", help="the resolver to ask (default: the system's)")
+    p.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
+    p.add_argument(
+        "-i",
+        "--inventory",
+        help="an inventory: its DKIM selectors and keys, its plan (drift), its hosts (relay test)",
+    )
+    p.add_argument(
+        "--selector",
+        action="append",
+        default=[],
+        metavar="S",
+        help="a DKIM selector to check (repeat for more)",
+    )
+    p.add_argument(
+        "--trust-anchor",
+        metavar="FILE",
+        help="DS records to validate DNSSEC from (default: the root zone's trust anchors)",
+    )
+    p.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="the CA certificates HTTPS and client TLS are checked against (default: the system's)",
+    )
+    p.add_argument(
+        "--relay-test",
+        action="store_true",
+        help="probe the inventory's own MX hosts for open relaying (needs -i)",
+    )
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per network operation")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _fail(message: str) -> int:
+    print(f"mailstack check: error: {message}", file=sys.stderr)
+    return COULD_NOT_RUN
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    # Imported here: the other commands of the CLI do not pay for the audit's modules.
+    from mailstack.check import dnssec  # noqa: PLC0415
+    from mailstack.check.context import Context, Options  # noqa: PLC0415
+    from mailstack.check.dnsquery import Dns, DnsError  # noqa: PLC0415
+    from mailstack.check.runner import run  # noqa: PLC0415
+
+    domain = args.domain.lower().rstrip(".")
+    if args.relay_test and not args.inventory:
+        return _fail("--relay-test probes only the hosts of an inventory: give -i INVENTORY")
+    try:
+        anchor_text = (
+            Path(args.trust_anchor).read_text() if args.trust_anchor else dnssec.ROOT_ANCHORS
+        )
+        anchors = dnssec.load_anchors(anchor_text)
+    except (OSError, ValueError) as error:
+        return _fail(f"--trust-anchor {args.trust_anchor}: {error}")
+    try:
+        resolver = Dns(args.resolver, args.resolver_port, args.timeout)
+    except DnsError as error:
+        return _fail(str(error))
+    options = Options(
+        selectors=tuple(args.selector),
+        cafile=args.ca_file,
+        relay_test=args.relay_test,
+        timeout=args.timeout,
+    )
+    ctx = Context(domain, resolver, anchors, options)
+    if args.inventory:
+        problem = _with_inventory(ctx, Path(args.inventory))
+        if problem:
+            return _fail(problem)
+    terminal = sys.stderr.isatty() and not args.json
+
+    def progress(done: int, total: int, name: str) -> None:
+        end = "\n" if done == total else ""
+        print(
+            f"\rchecking {domain}: {done}/{total} ({name} done)\033[K",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+    report = run(ctx, progress=progress if terminal else None)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+        def paint(text: str, code: str) -> str:
+            return f"\033[{code}m{text}\033[0m" if colour else text
+
+        print(report.text(paint))
+    return report.exit_code
+
+
+def _with_inventory(ctx: Context, path: Path) -> str | None:
+    """Fill the context from an inventory; a sentence saying what is wrong, or None."""
+    from mailstack.inventory import load  # noqa: PLC0415
+    from mailstack.plan import build  # noqa: PLC0415
+    from mailstack.problems import DescriptionError  # noqa: PLC0415
+
+    try:
+        inventory = load(path)
+    except DescriptionError as error:
+        return f"the inventory {path} has errors:\n" + "\n".join(
+            str(p) for p in error.problems.errors
+        )
+    description = inventory.description
+    domain = next((d for d in description.domains if d.name == ctx.domain), None)
+    if domain is None:
+        return f"{ctx.domain} is not a domain of the inventory {path}"
+    ctx.plan = build(inventory)
+    ctx.inventory_hosts = frozenset(h.name for h in description.hosts)
+    ctx.inventory_selectors = tuple(s.selector for s in domain.dkim)
+    for s in domain.dkim:
+        key = inventory.published.dkim(domain.name, s.selector)
+        if key.exists():
+            ctx.published_dkim[s.selector] = key.read_bytes()
+    return None

@@ -1,0 +1,75 @@
+"""HTTPS GET for `mailstack check`: the host resolved through the check's own resolver, the
+certificate validated (system CAs, or --ca-file) for the host name, the body size bounded.
+
+MTA-STS policies and BIMI logos are fetched this way: a client that trusted a bad
+certificate would accept any policy, which is what MTA-STS exists to prevent.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from mailstack.check.context import Context
+from mailstack.check.dnsquery import DnsError
+
+MAX_BODY = 64 * 1024
+
+
+class FetchError(Exception):
+    """The resource could not be had; the message says why, in a sentence."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    url: str
+    status: int
+    content_type: str
+    body: bytes
+
+
+class _Connection(http.client.HTTPSConnection):
+    """HTTPS to a given address, validating the certificate for the URL's host name."""
+
+    def __init__(self, address: str, host: str, context: ssl.SSLContext, timeout: float) -> None:
+        super().__init__(host, 443, timeout=timeout, context=context)
+        self._address = address
+        self._context = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def fetch(ctx: Context, url: str) -> Fetched:
+    """GET `url` (https only, no redirects followed: RFC 8461 forbids them for policies)."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if parts.scheme != "https" or not host:
+        raise FetchError(f"{url} is not an https URL")
+    try:
+        found = ctx.texts(host, "A") + ctx.texts(host, "AAAA")
+    except DnsError as error:
+        raise FetchError(f"{host} does not resolve: {error}") from error
+    if not found:
+        raise FetchError(f"{host} has no A or AAAA record")
+    context = ssl.create_default_context(cafile=ctx.options.cafile)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection = _Connection(found[0], host, context, ctx.options.timeout)
+    try:
+        connection.request("GET", path, headers={"User-Agent": "mailstack-check"})
+        response = connection.getresponse()
+        body = response.read(MAX_BODY + 1)
+    except ssl.SSLCertVerificationError as error:
+        raise FetchError(f"{host}'s certificate is not valid: {error.verify_message}") from error
+    except (OSError, http.client.HTTPException) as error:
+        raise FetchError(f"{url}: {error}") from error
+    finally:
+        connection.close()
+    if len(body) > MAX_BODY:
+        raise FetchError(f"{url} is larger than {MAX_BODY} octets")
+    content_type = response.getheader("Content-Type", "") or ""
+    return Fetched(url, response.status, content_type, body)
