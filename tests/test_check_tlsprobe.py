@@ -40,6 +40,8 @@ from mailstack.check.tlsprobe import (
 
 HOST = "127.0.0.1"
 NAME = "mx.example.test"
+# More names of the test certificates, for the audits' HTTPS tests (tests/test_check_servers.py).
+OTHER_NAMES = ("mta-sts.example.test",)
 TIMEOUT = 3.0
 EXPECTED_VERSION = "TLSv1.3" if ssl.HAS_TLSv1_3 else "TLSv1.2"
 
@@ -108,7 +110,10 @@ def _leaf_builder(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(NAME)]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in (NAME, *OTHER_NAMES)]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -239,15 +244,22 @@ class MailServer(socketserver.ThreadingTCPServer):
 
     daemon_threads = True
     block_on_close = False
+    # A fixed port (the audits' port 25) is bound again by the next test at once.
+    allow_reuse_address = True
 
     def __init__(
-        self, protocol: Protocol, context: ssl.SSLContext, host: str, family: socket.AddressFamily
+        self,
+        protocol: Protocol,
+        context: ssl.SSLContext,
+        host: str,
+        family: socket.AddressFamily,
+        port: int = 0,
     ) -> None:
         self.address_family = family
         self.protocol = protocol
         self.context = context
         self.record = Record()
-        super().__init__((host, 0), Connection)
+        super().__init__((host, port), Connection)
         self.port: int = self.server_address[1]
 
     def secure(self, sock: socket.socket) -> ssl.SSLSocket:
@@ -344,12 +356,14 @@ Serve = Callable[..., MailServer]
 
 @pytest.fixture
 def serve() -> Iterator[Serve]:
-    """Start servers (stopped when the test ends): serve(protocol, context, host=...)."""
+    """Start servers (stopped when the test ends): serve(protocol, context, host=..., port=...)."""
     servers: list[tuple[MailServer, threading.Thread]] = []
 
-    def start(protocol: Protocol, context: ssl.SSLContext, host: str = HOST) -> MailServer:
+    def start(
+        protocol: Protocol, context: ssl.SSLContext, host: str = HOST, port: int = 0
+    ) -> MailServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        server = MailServer(protocol, context, host, family)
+        server = MailServer(protocol, context, host, family, port)
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         servers.append((server, thread))

@@ -145,16 +145,30 @@ def _old_versions(
                 accepted.append(label)
         except ProbeError:
             continue
-    if accepted:
+    if not accepted:
+        return [passed(category, "tls.versions", f"{where}: refuses TLS 1.0 and 1.1")]
+    versions = " and ".join(accepted)
+    if port == 25:
+        # Between MTAs TLS is opportunistic: a sender that has only an old version would
+        # send in clear text if refused, so old versions are to be phased out, not a failure
+        # (as internet.nl grades them).
         return [
-            failed(
+            warned(
                 category,
                 "tls.versions",
-                f"{where}: accepts {' and '.join(accepted)}",
-                "allow TLS 1.2 and 1.3 only (Mozilla intermediate)",
+                f"{where}: accepts {versions}, to be phased out (RFC 8996)",
+                "allow TLS 1.2 and 1.3 only once your correspondents have them"
+                " (Postfix: smtpd_tls_protocols = >=TLSv1.2)",
             )
         ]
-    return [passed(category, "tls.versions", f"{where}: refuses TLS 1.0 and 1.1")]
+    return [
+        failed(
+            category,
+            "tls.versions",
+            f"{where}: accepts {versions}: clients can be made to use them",
+            "allow TLS 1.2 and 1.3 only (Mozilla intermediate)",
+        )
+    ]
 
 
 def _expiry(where: str, not_after: datetime.datetime, category: str) -> Finding:
