@@ -18,7 +18,7 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 export MYPY_CACHE_DIR := $(CURDIR)/.cache/mypy
 export RUFF_CACHE_DIR := $(CURDIR)/.cache/ruff
 
-.PHONY: help venv lab lab-down test test-fast lint unit molecule platform bench lock clean
+.PHONY: help venv lab lab-check lab-down test test-fast lint unit molecule platform bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ venv: $(STAMP) ## create .venv and install the project and its tools into it
 
 lab: $(STAMP) ## start the whole lab and check it end to end (about 15 minutes)
 	@bash molecule/lab/run.sh
+
+lab-check: $(STAMP) ## mailstack check of the lab's two domains (the lab must be running)
+	bash molecule/lab/audit.sh example.test
+	bash molecule/lab/audit.sh peer.test
 
 lab-down: $(STAMP) ## remove the lab's containers
 	ansible-playbook -i inventories/lab ansible/lab-down.yml

@@ -324,6 +324,32 @@ def check_rollover(r: Result, inventory: str) -> None:
     r.evidence.append("no message deferred by mx1.peer.test during the rollover")
 
 
+def check_audit(r: Result, inventory: str) -> None:
+    """`mailstack check` of both domains through molecule/lab/audit.sh: no check fails."""
+    for domain in ("example.test", "peer.test"):
+        done = command(
+            ["bash", str(HERE / "audit.sh"), domain, "--json"],
+            env={**os.environ, "INVENTORY": inventory, "MAILSTACK": tool("mailstack")},
+            check=False,
+        )
+        try:
+            data = json.loads(done.stdout)
+        except json.JSONDecodeError as exc:
+            raise CheckFailed(f"mailstack check {domain}: {done.stderr.strip()}") from exc
+        bad = [
+            f"{f['category']}: {f['message']}" for f in data["findings"] if f["status"] == "fail"
+        ]
+        expect(
+            done.returncode == 0 and not bad and not data["errors"],
+            f"mailstack check {domain} exited {done.returncode}: {bad + data['errors']}",
+        )
+        counts = data["counts"]
+        r.evidence.append(
+            f"mailstack check {domain}: score {data['score']}/100, {counts['pass']} passed,"
+            f" {counts['warn']} warnings, 0 failed, in {data['seconds']} s"
+        )
+
+
 # Each check is given its result to fill and the inventory; some need only the first.
 CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
     ("both zones validate through the resolver; a tampered answer does not", check_dnssec),
@@ -336,6 +362,7 @@ CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
         "TLSA rollover: next key published, switched to, DANE verified, nothing deferred",
         check_rollover,
     ),
+    ("mailstack check passes every check for example.test and peer.test", check_audit),
 ]
 
 

@@ -7,6 +7,7 @@ Benchmarks print; they never pass or fail on a time, so a busy machine cannot ma
 from __future__ import annotations
 
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from tests.bench import dns
 
 IMAGE = os.environ.get("MAILSTACK_IMAGE", "localhost/mailstack-debian:bookworm")
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def timed(work: Callable[[], None], runs: int) -> list[float]:
@@ -68,11 +70,34 @@ def container_boot() -> None:
         subprocess.run(["podman", "rm", "-f", "-t", "0", name], check=True, capture_output=True)
 
 
+def lab_audit() -> None:
+    """A full `mailstack check` of the lab's example.test (target: under 2 s)."""
+    subprocess.run(
+        ["bash", str(ROOT / "molecule/lab/audit.sh"), "example.test", "--json"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "MAILSTACK": str(BIN / "mailstack")},
+    )
+
+
+def lab_is_up() -> bool:
+    """Whether the lab's DNS server answers (make lab left it running)."""
+    try:
+        with socket.create_connection(("10.231.0.2", 53), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def main() -> int:
     print(f"mailstack benchmarks on {os.cpu_count()} cores")
     report("CLI start (`mailstack --version`)", timed(cli_startup, 10), "ms")
     report("container boot to systemd up (base image)", timed(container_boot, 3))
     dns.main()
+    if lab_is_up():
+        report("mailstack check example.test (lab; target < 2 s)", timed(lab_audit, 5))
+    else:
+        print("mailstack check of a lab domain: skipped, the lab is not running (make lab)")
     return 0
 
 
