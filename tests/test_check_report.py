@@ -7,6 +7,7 @@ import json
 
 from mailstack.check.report import Report, failed, info, passed, warned
 from tests.conftest import mailstack
+from tests.dnsserver import ZoneServer
 
 
 def report(*findings: object) -> Report:
@@ -72,3 +73,46 @@ def test_a_domain_outside_the_inventory_is_refused(lab: str) -> None:
     result = mailstack("check", "other.test", "-i", lab, "--resolver", "127.0.0.1")
     assert result.returncode == 2
     assert "other.test is not a domain of the inventory" in result.stderr
+
+
+def test_the_command_audits_a_served_domain_and_exits_one_on_a_failure() -> None:
+    zone = (
+        "$ORIGIN example.test.\n$TTL 300\n"
+        "@ IN SOA ns.example.test. hostmaster.example.test. 1 3600 900 1209600 300\n"
+        "@ IN NS ns.example.test.\n"
+        "@ IN MX 10 mx1.example.test.\n"
+        "mx1 IN A 127.0.0.1\n"
+        '@ IN TXT "v=spf1 mx -all"\n'
+        '_dmarc IN TXT "v=DMARC1; p=none; rua=mailto:d@example.test"\n'
+    )
+    reverse = (
+        "$ORIGIN 127.in-addr.arpa.\n$TTL 300\n"
+        "@ IN SOA ns.example.test. h.example.test. 1 3600 900 1209600 300\n"
+        "@ IN NS ns.example.test.\n"
+        "1.0.0 IN PTR mx1.example.test.\n"
+    )
+    with ZoneServer.multi({"example.test": zone, "127.in-addr.arpa": reverse}) as server:
+        result = mailstack(
+            "check",
+            "example.test",
+            "--resolver",
+            "127.0.0.1",
+            "--resolver-port",
+            str(server.port),
+            "--timeout",
+            "2",
+            "--json",
+        )
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout)
+    assert data["errors"] == []
+    status = {f["check"]: f["status"] for f in data["findings"]}
+    assert status["mx.fcrdns"] == "pass"
+    assert status["spf.all"] == "pass"
+    assert status["dmarc.policy"] == "fail"
+    assert status["mtasts.record"] == "fail"
+    # Nothing listens on port 25 here: the MX is reported unreachable, not skipped.
+    assert status["tls.starttls"] == "fail"
+    # The root's anchor cannot be reached through this server: not validated, and said so.
+    assert status["dnssec.domain"] == "fail"
+    assert 0 < data["score"] < 100

@@ -14,6 +14,7 @@ from mailstack.check.audit.mx import addresses, is_null_mx, mx_hosts
 from mailstack.check.context import Context
 from mailstack.check.report import Finding, failed, info, passed, warned
 from mailstack.check.tlsprobe import (
+    Handshake,
     ProbeError,
     Starttls,
     Tlsa,
@@ -87,14 +88,7 @@ def _host(ctx: Context, host: str) -> list[Finding]:
 def _address(ctx: Context, host: str, address: str, records: list[Tlsa]) -> list[Finding]:
     where = f"{host} ({address}) port 25"
     try:
-        got = handshake(
-            address,
-            25,
-            starttls="smtp",
-            server_name=host,
-            cafile=ctx.options.cafile,
-            timeout=ctx.options.timeout,
-        )
+        got = _connect(ctx, host, (address, 25, "smtp"))
     except ProbeError as error:
         return [
             failed(
@@ -131,6 +125,19 @@ def _address(ctx: Context, host: str, address: str, records: list[Tlsa]) -> list
     out += _old_versions(ctx, where, (address, 25, "smtp"), CATEGORY)
     out.append(_expiry(where, got.not_after, CATEGORY))
     return out
+
+
+def _connect(ctx: Context, host: str, target: tuple[str, int, Starttls]) -> Handshake:
+    """A TLS handshake with (address, port, starttls), checked for the host's name."""
+    address, port, starttls = target
+    return handshake(
+        address,
+        port,
+        starttls=starttls,
+        server_name=host,
+        cafile=ctx.options.cafile,
+        timeout=ctx.options.timeout,
+    )
 
 
 def _old_versions(
@@ -213,14 +220,7 @@ def audit_clients(ctx: Context) -> list[Finding]:
 def _client(ctx: Context, host: str, address: str, port: int, starttls: Starttls) -> list[Finding]:
     where = f"{host} ({address}) port {port}"
     try:
-        got = handshake(
-            address,
-            port,
-            starttls=starttls,
-            server_name=host,
-            cafile=ctx.options.cafile,
-            timeout=ctx.options.timeout,
-        )
+        got = _connect(ctx, host, (address, port, starttls))
     except ProbeError as error:
         return [
             failed(

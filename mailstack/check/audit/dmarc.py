@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from mailstack import dmarc
+from mailstack.check.audit.txtrecord import Expected, one
 from mailstack.check.context import Context
 from mailstack.check.report import Finding, failed, info, passed, warned
 
 CATEGORY = "DMARC"
+RECORD = Expected(
+    CATEGORY,
+    "dmarc.present",
+    "v=DMARC1",
+    "anyone can send as the domain and receivers are not told what to do with it",
+    "publish the plan's DMARC record (p=reject once your mail passes)",
+)
 
 
 def record(ctx: Context) -> dict[str, str] | None:
@@ -27,28 +35,11 @@ def record(ctx: Context) -> dict[str, str] | None:
 
 def audit(ctx: Context) -> list[Finding]:
     name = f"_dmarc.{ctx.domain}"
-    found = [t for t in ctx.texts(name, "TXT") if t.startswith("v=DMARC1")]
-    if not found:
-        return [
-            failed(
-                CATEGORY,
-                "dmarc.present",
-                f"no DMARC record at {name}: anyone can send as {ctx.domain} and receivers"
-                " are not told what to do with it",
-                "publish the plan's DMARC record (p=reject once your mail passes)",
-            )
-        ]
-    if len(found) > 1:
-        return [
-            failed(
-                CATEGORY,
-                "dmarc.single",
-                f"{name} has {len(found)} DMARC records: receivers ignore them all",
-                "keep one",
-            )
-        ]
+    text = one(ctx, name, RECORD)
+    if isinstance(text, Finding):
+        return [text]
     try:
-        tags = dmarc.parse(found[0])
+        tags = dmarc.parse(text)
     except ValueError as error:
         return [
             failed(
@@ -58,7 +49,7 @@ def audit(ctx: Context) -> list[Finding]:
                 "correct the record (RFC 9989, section 4.7)",
             )
         ]
-    out = [passed(CATEGORY, "dmarc.present", f"DMARC: {found[0]}")]
+    out = [passed(CATEGORY, "dmarc.present", f"DMARC: {text}")]
     out += _policy(tags)
     out += _alignment(tags)
     out += _reports(ctx, tags)

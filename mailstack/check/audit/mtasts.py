@@ -5,11 +5,19 @@ in its own category: it is where MTA-STS and DANE failures are reported."""
 from __future__ import annotations
 
 from mailstack.check.audit.mx import is_null_mx, mx_hosts
+from mailstack.check.audit.txtrecord import Expected, one
 from mailstack.check.context import Context
 from mailstack.check.https import FetchError, fetch
 from mailstack.check.report import Finding, failed, info, passed, warned
 
 CATEGORY = "MTA-STS"
+RECORD = Expected(
+    CATEGORY,
+    "mtasts.record",
+    "v=STSv1",
+    "senders without DANE may deliver without TLS or to a forged MX",
+    "add an mta_sts section to the domain in the description (mode: enforce)",
+)
 MIN_MAX_AGE = 86400
 GOOD_MAX_AGE = 604800
 
@@ -39,28 +47,10 @@ def matches(pattern: str, host: str) -> bool:
 def audit(ctx: Context) -> list[Finding]:
     if is_null_mx(ctx):
         return [info(CATEGORY, "mtasts.null", "no MTA-STS needed: the domain receives no mail")]
-    name = f"_mta-sts.{ctx.domain}"
-    records = [t for t in ctx.texts(name, "TXT") if t.startswith("v=STSv1")]
-    if not records:
-        return [
-            failed(
-                CATEGORY,
-                "mtasts.record",
-                f"no MTA-STS record at {name}: senders without DANE may deliver without TLS"
-                " or to a forged MX",
-                "add an mta_sts section to the domain in the description (mode: enforce)",
-            )
-        ]
-    if len(records) > 1:
-        return [
-            failed(
-                CATEGORY,
-                "mtasts.record",
-                f"{name} has {len(records)} MTA-STS records",
-                "keep one",
-            )
-        ]
-    out = [passed(CATEGORY, "mtasts.record", f"MTA-STS record: {records[0]}")]
+    text = one(ctx, f"_mta-sts.{ctx.domain}", RECORD)
+    if isinstance(text, Finding):
+        return [text]
+    out = [passed(CATEGORY, "mtasts.record", f"MTA-STS record: {text}")]
     policy, fetched = _policy(ctx)
     out.append(fetched)
     if policy is not None:
@@ -181,23 +171,20 @@ def _patterns(ctx: Context, policy: dict[str, list[str]]) -> list[Finding]:
 
 def audit_tlsrpt(ctx: Context) -> list[Finding]:
     category = "TLS-RPT"
-    name = f"_smtp._tls.{ctx.domain}"
-    records = [t for t in ctx.texts(name, "TXT") if t.startswith("v=TLSRPTv1")]
-    if not records:
-        return [
-            failed(
-                category,
-                "tlsrpt.record",
-                f"no TLS-RPT record at {name}: nobody tells you when senders fail TLS to you",
-                "add tls_rpt destinations to the domain in the description",
-                mandatory=not is_null_mx(ctx),
-            )
-        ]
-    if len(records) > 1:
-        return [failed(category, "tlsrpt.record", f"{name} has {len(records)} records", "keep one")]
+    expected = Expected(
+        category,
+        "tlsrpt.record",
+        "v=TLSRPTv1",
+        "nobody tells you when senders fail TLS to you",
+        "add tls_rpt destinations to the domain in the description",
+        mandatory=not is_null_mx(ctx),
+    )
+    text = one(ctx, f"_smtp._tls.{ctx.domain}", expected)
+    if isinstance(text, Finding):
+        return [text]
     rua = [
         u.strip()
-        for part in records[0].split(";")
+        for part in text.split(";")
         if part.strip().startswith("rua=")
         for u in part.strip()[4:].split(",")
     ]
@@ -211,4 +198,4 @@ def audit_tlsrpt(ctx: Context) -> list[Finding]:
                 "give rua=mailto:... or https://...",
             )
         ]
-    return [passed(category, "tlsrpt.record", f"TLS-RPT: {records[0]}")]
+    return [passed(category, "tlsrpt.record", f"TLS-RPT: {text}")]
