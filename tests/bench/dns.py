@@ -117,9 +117,8 @@ def run() -> list[tuple[str, float]]:
             main()
             return pulumi.Output.from_input(None)
 
-        # Not a tuning, a measure: the collector stays as a real `pulumi up` has it, and this
-        # only reports how much of the phase it took (the SDK keeps ~200 objects per resource
-        # alive until the registrations are done, and every full collection walks them all).
+        # A measure, not a tuning: the program itself sets the collector as a real `pulumi up`
+        # has it (see pulumi/__main__.py), and this only reports the share the collector took.
         clock = GcClock()
         gc.callbacks.append(clock)
         try:
