@@ -179,6 +179,7 @@ def read(
                 parsed_domains.append(domain)
     description = Description(tuple(parsed_domains), parsed_hosts)
     _cross_checks(description, problems)
+    _report_addresses_delivered(description, problems)
     return description
 
 
@@ -510,6 +511,39 @@ def _cross_checks(description: Description, problems: Problems) -> None:
                         f"{domain.path}.mta_sts.mx",
                         f"no pattern covers the MX {mx.host} (mx[{i}]): senders would refuse it",
                     )
+
+
+def _report_addresses_delivered(description: Description, problems: Problems) -> None:
+    """Every mailto: report address in a domain whose accounts the description holds is one of
+    its mailboxes or aliases (a domain with none is delivered elsewhere, not by mailstack)."""
+    ours = {d.name: d for d in description.domains if not d.parked and _has_accounts(d.accounts)}
+    for domain in description.domains:
+        for key, uris in (
+            ("dmarc.rua", domain.dmarc.rua),
+            ("dmarc.ruf", domain.dmarc.ruf),
+            ("tls_rpt.rua", domain.tls_rpt),
+        ):
+            for i, uri in enumerate(uris):
+                if not uri.lower().startswith("mailto:"):
+                    continue
+                address = uri[len("mailto:") :].partition("!")[0].lower()
+                local, _, name = address.rpartition("@")
+                target = ours.get(name)
+                if target is not None and not _receives(target.accounts, local):
+                    problems.error(
+                        f"{domain.path}.{key}[{i}]",
+                        f"{address} is neither a mailbox nor an alias of {name}: add one,"
+                        " or the reports sent there bounce",
+                    )
+
+
+def _has_accounts(a: accounts.Accounts) -> bool:
+    return bool(a.mailboxes or a.aliases or a.catch_all)
+
+
+def _receives(a: accounts.Accounts, local: str) -> bool:
+    names = {m.name for m in a.mailboxes} | {x.name for x in a.aliases}
+    return local in names or a.catch_all is not None
 
 
 def sts_match(pattern: str, host: str) -> bool:

@@ -201,9 +201,40 @@ HASH = "{SHA512-CRYPT}$6$salt$abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def test_a_quota_is_read() -> None:
-    mailbox = {"name": "alice", "password_hash": HASH, "quota": "500M"}
+    mailbox = {"name": "dmarc", "password_hash": HASH, "quota": "500M"}
     d = parse([domain(mailboxes=[mailbox])], hosts("mx1.example.test"))
     assert d.domains[0].accounts.mailboxes[0].quota == "500M"
+
+
+def test_report_addresses_of_our_domains_must_be_delivered() -> None:
+    alice = [{"name": "alice", "password_hash": HASH}]
+    problems = errors(
+        [
+            domain(
+                mailboxes=alice,
+                dmarc={
+                    "rua": ["mailto:dmarc@example.test!10m"],
+                    "ruf": ["mailto:alice@example.test"],
+                },
+                tls_rpt={"rua": ["mailto:tls@peer.test", "https://example.test/tlsrpt"]},
+            ),
+            domain("peer.test", aliases=[{"name": "dmarc", "to": ["alice@example.test"]}]),
+            # Its accounts are elsewhere: mailstack does not deliver its mail.
+            domain("elsewhere.test", dmarc={"rua": ["mailto:nobody@elsewhere.test"]}),
+        ],
+        hosts("mx1.example.test", "mx1.peer.test", "mx1.elsewhere.test"),
+    )
+    assert problems == [
+        "mailstack_domains[0].dmarc.rua[0]: dmarc@example.test is neither a mailbox nor an alias"
+        " of example.test: add one, or the reports sent there bounce",
+        "mailstack_domains[0].tls_rpt.rua[0]: tls@peer.test is neither a mailbox nor an alias"
+        " of peer.test: add one, or the reports sent there bounce",
+    ]
+
+
+def test_a_catch_all_receives_reports() -> None:
+    d = parse([domain(catch_all="x@example.org")], hosts("mx1.example.test"))
+    assert d.domains[0].accounts.catch_all == "x@example.org"
 
 
 def test_accounts_are_read() -> None:
