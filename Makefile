@@ -66,6 +66,7 @@ lint: $(STAMP) ## ruff, mypy, yamllint, ansible-lint (profile production)
 	ansible-lint --profile production
 
 unit: $(STAMP) ## pytest; no test collected is a failure
+	@bash tests/setup-browser.sh
 	@mkdir -p $(REPORTS)
 	pytest --junitxml=$(REPORTS)/pytest.xml
 

@@ -17,6 +17,7 @@ from mailstack.inventory import Inventory, load
 from mailstack.mtasts import policy_id
 from mailstack.plan import Plan, build
 from mailstack.problems import DescriptionError, Problem, Problems
+from mailstack.reports import command as report_command
 
 DEFAULT_INVENTORY = "inventories/lab"
 
@@ -225,6 +226,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     return check_command.cmd_check(args)
 
 
+def cmd_dmarc_report(args: argparse.Namespace) -> int:
+    return report_command.cmd_report(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `mailstack` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -309,6 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "check", cmd_check, "audit a mail domain from outside: DNS, DNSSEC, DANE, TLS"
     )
     check_command.add_arguments(p)
+
+    dmarc = commands.add_parser("dmarc", help="DMARC aggregate and TLS reports received")
+    dmarc_cmds = dmarc.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
+    p = sub(
+        dmarc_cmds,
+        "report",
+        cmd_dmarc_report,
+        "summarise DMARC aggregate and TLS-RPT reports from files, messages or a mailbox",
+    )
+    report_command.add_arguments(p)
     return parser
 
 

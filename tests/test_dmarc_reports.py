@@ -270,3 +270,23 @@ def test_dry_run_writes_messages(tmp_path: Path) -> None:
     (path,) = (tmp_path / "out").glob("*.eml")
     message: EmailMessage = email.message_from_bytes(path.read_bytes(), _class=EmailMessage)
     assert attachment(message)[0].endswith(".xml.gz")
+
+
+def test_mailstack_reads_what_the_role_sends(tmp_path: Path) -> None:
+    """The report maker's output, read by `mailstack dmarc report`'s parser: same figures."""
+    from mailstack.reports.aggregate import parse  # noqa: PLC0415
+
+    s = settings(tmp_path)
+    s.history.write_text(
+        job(1, "192.0.2.1", "peer.test", rua="mailto:dmarc@peer.test")
+        + job(2, "192.0.2.1", "peer.test", rua="mailto:dmarc@peer.test")
+        + job(3, "198.51.100.7", "peer.test", spf=7, align_spf=5, align_dkim=5, action=0)
+    )
+    sent: list[EmailMessage] = []
+    reports.run(s, sent.append)
+    name, xml = attachment(sent[0])
+    report = parse(xml, name)
+    assert report.org_name == "example.test"
+    assert report.domain == "peer.test"
+    counts = {(r.source_ip, r.disposition): r.count for r in report.records}
+    assert counts == {("192.0.2.1", "none"): 2, ("198.51.100.7", "reject"): 1}

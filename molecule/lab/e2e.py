@@ -350,6 +350,56 @@ def check_audit(r: Result, inventory: str) -> None:
         )
 
 
+def dmarc_reports(inventory: str) -> subprocess.CompletedProcess[str]:
+    """`mailstack dmarc report` of alice's INBOX (dmarc-reports@example.test is her alias),
+    over IMAPS from the controller, the certificate checked against the lab's ACME root."""
+    accounts = json.loads(run(CLIENT, "cat", "/root/lab-accounts.json"))
+    return command(
+        [
+            tool("mailstack"),
+            "dmarc",
+            "report",
+            "--imap",
+            f"imaps://{ALICE.replace('@', '%40')}@{EXAMPLE}/INBOX",
+            "--imap-cafile",
+            str(Path(inventory) / "published/lab/acme-root.pem"),
+            "--resolver",
+            "10.231.0.2",
+        ],
+        env={**os.environ, "MAILSTACK_IMAP_PASSWORD": accounts[ALICE]},
+        check=False,
+    )
+
+
+def check_reports(r: Result, inventory: str) -> None:
+    """Both MXes report the DMARC verdicts of their traffic to dmarc-reports@example.test
+    (peer.test's reports go there by the _report._dmarc authorization), read back over IMAPS."""
+    for sender, via, to, host in ((BOB, PEER, ALICE, EXAMPLE), (ALICE, EXAMPLE, BOB, PEER)):
+        subject = token("report")
+        sent = probe("submit", via, "587", sender, to, subject)
+        expect(sent.get("ok") is True, f"submission at {via} failed: {sent}")
+        expect(probe("read", host, to, subject).get("found") is True, f"{to} never got it")
+    for mx in (EXAMPLE, PEER):
+        since = now(mx)
+        run(mx, "systemctl", "start", "mailstack-dmarc-reports.service")
+        said = log(mx, since, "mailstack-dmarc-reports.service").strip().splitlines()
+        sent_lines = [line for line in said if "reported to" in line]
+        expect(bool(sent_lines), f"{mx} sent no report: {said}")
+        r.evidence.extend(f"{mx}: {line}" for line in sent_lines)
+    deadline = time.monotonic() + 120
+    while True:
+        done = dmarc_reports(inventory)
+        summary = done.stdout
+        seen = all(f"{d}" in summary for d in ("example.test", "peer.test"))
+        if (done.returncode == 0 and seen) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    expect(done.returncode == 0, f"mailstack dmarc report exited {done.returncode}: {done.stderr}")
+    expect(seen, f"the reports about example.test and peer.test did not both arrive: {summary}")
+    r.evidence.append("mailstack dmarc report --imap of dmarc-reports@example.test (alice):")
+    r.evidence.extend(f"  {line}" for line in summary.strip().splitlines())
+
+
 # Each check is given its result to fill and the inventory; some need only the first.
 CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
     ("both zones validate through the resolver; a tampered answer does not", check_dnssec),
@@ -363,6 +413,7 @@ CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
         check_rollover,
     ),
     ("mailstack check passes every check for example.test and peer.test", check_audit),
+    ("DMARC aggregate reports exchanged and read back from the rua mailbox", check_reports),
 ]
 
 

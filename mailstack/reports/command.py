@@ -1,0 +1,149 @@
+"""`mailstack dmarc report PATH... [--imap URL]`: read DMARC and TLS reports, and summarise.
+
+Exit codes: 0 every input was read, 1 some input was refused (the rest is summarised), 2
+nothing could be read (or no input was given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailstack.reports.sources import Item, Limits
+
+NOTHING_READ = 2
+MIB = 1024 * 1024
+_SIZE = re.compile(r"^(\d+)\s*([KMG]?)(?:i?B)?$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": MIB, "G": 1024 * MIB}
+
+
+def size(text: str) -> int:
+    """A size in octets from `52428800`, `512K`, `50M`, `1G` (binary units)."""
+    match = _SIZE.match(text.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 50M, 512K or 1000")
+    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="a report (.xml, .xml.gz, .zip, .json, .json.gz), a message (.eml) or a directory",
+    )
+    p.add_argument(
+        "--imap",
+        metavar="URL",
+        help="imaps://user[:password]@host[:port]/MAILBOX, or imap://... with STARTTLS:"
+        " every message of the mailbox, read-only (password also from $MAILSTACK_IMAP_PASSWORD)",
+    )
+    p.add_argument("--imap-cafile", metavar="FILE", help="the CA certificates of a private CA")
+    p.add_argument("--html", metavar="FILE", help="also write the summary as an HTML page")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--no-resolve", action="store_true", help="do not look up reverse names")
+    p.add_argument(
+        "--resolver", metavar="IP", help="the resolver for reverse names and the IMAP server's name"
+    )
+    p.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds per reverse name (2)")
+    p.add_argument(
+        "--max-size",
+        type=size,
+        default=50 * MIB,
+        metavar="SIZE",
+        help="the most an input may be, read or decompressed (default 50M)",
+    )
+    p.add_argument(
+        "--max-members",
+        type=int,
+        default=10,
+        metavar="N",
+        help="the most members of an archive, or report attachments of a message (10)",
+    )
+
+
+def _mailbox(args: argparse.Namespace, limits: Limits) -> Iterator[Item]:
+    import imaplib  # noqa: PLC0415
+
+    from mailstack.reports import imap  # noqa: PLC0415
+    from mailstack.reports.reverse import address_of  # noqa: PLC0415
+    from mailstack.reports.sources import Refusal  # noqa: PLC0415
+
+    try:
+        url = imap.parse_url(args.imap)
+    except ValueError as exc:
+        yield Refusal("--imap", str(exc))
+        return
+    where = f"{url.label}/{url.mailbox}"
+    password = url.password or os.environ.get(imap.PASSWORD_ENV)
+    if not password:
+        yield Refusal(where, f"no password: give it in the URL or in ${imap.PASSWORD_ENV}")
+        return
+    try:
+        # With --resolver, the server's name is found there too (a lab's private DNS).
+        address = (
+            address_of(url.host, nameserver=args.resolver, port=args.resolver_port)
+            if args.resolver
+            else None
+        )
+        conn = imap.connect(url, password, cafile=args.imap_cafile, address=address)
+        try:
+            yield from imap.read_mailbox(conn, url.mailbox, limits)
+        finally:
+            with contextlib.suppress(OSError, imaplib.IMAP4.error):
+                conn.logout()
+    except (imap.ImapError, OSError, imaplib.IMAP4.error) as exc:
+        yield Refusal(where, str(exc))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mailstack.reports import html, render  # noqa: PLC0415
+    from mailstack.reports.intake import Intake  # noqa: PLC0415
+    from mailstack.reports.reverse import reverse_names  # noqa: PLC0415
+    from mailstack.reports.sources import Limits, from_paths  # noqa: PLC0415
+    from mailstack.reports.summary import source_ips, summarise  # noqa: PLC0415
+
+    if not args.paths and not args.imap:
+        print("mailstack dmarc report: error: give a PATH or --imap URL", file=sys.stderr)
+        return NOTHING_READ
+    limits = Limits(max_size=args.max_size, max_members=args.max_members)
+    intake = Intake()
+    intake.extend(from_paths(args.paths, limits))
+    if args.imap:
+        intake.extend(_mailbox(args, limits))
+    for refusal in intake.refused:
+        print(f"refused: {render.clean(str(refusal))}", file=sys.stderr)
+    for warning in intake.warnings:
+        print(f"warning: {render.clean(warning)}", file=sys.stderr)
+    if intake.exit_code == NOTHING_READ:
+        print("mailstack dmarc report: error: no report could be read", file=sys.stderr)
+        return NOTHING_READ
+    names = (
+        {}
+        if args.no_resolve
+        else reverse_names(
+            source_ips(intake),
+            nameserver=args.resolver,
+            port=args.resolver_port,
+            timeout=args.timeout,
+        )
+    )
+    summary = summarise(intake, names)
+    if args.html:
+        Path(args.html).write_text(html.page(summary), encoding="utf-8")
+        print(f"wrote {args.html}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(render.as_json(summary), indent=2))
+    else:
+        print(render.text(summary))
+    return intake.exit_code

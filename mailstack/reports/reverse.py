@@ -1,0 +1,63 @@
+"""Names through the resolver `--resolver` names: the reverse names (PTR) of the reports'
+source addresses, asked concurrently, each within a short time (a name that does not come is
+simply not shown), and the address of the IMAP server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import dns.exception
+import dns.resolver
+
+WORKERS = 16
+
+
+def _resolver(nameserver: str | None, port: int) -> dns.resolver.Resolver | None:
+    if nameserver is None:
+        try:
+            return dns.resolver.Resolver(configure=True)
+        except dns.exception.DNSException:
+            return None
+    return _given(nameserver, port)
+
+
+def _given(nameserver: str, port: int) -> dns.resolver.Resolver:
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [nameserver]
+    resolver.port = port
+    return resolver
+
+
+def address_of(host: str, *, nameserver: str, port: int = 53, timeout: float = 5.0) -> str:
+    """`host`'s first IPv4 address, else its first IPv6 one, from `nameserver`; OSError if none."""
+    resolver = _given(nameserver, port)
+    for rdtype in ("A", "AAAA"):
+        try:
+            answer = resolver.resolve(host, rdtype, lifetime=timeout)
+        except dns.exception.DNSException:
+            continue
+        return str(sorted(r.to_text() for r in answer)[0])
+    raise OSError(f"{host}: no address from the resolver {nameserver}")
+
+
+def _name(resolver: dns.resolver.Resolver, ip: str, timeout: float) -> str | None:
+    try:
+        answer = resolver.resolve_address(ip, lifetime=timeout)
+    except (dns.exception.DNSException, ValueError):
+        return None
+    names = sorted(r.to_text().removesuffix(".") for r in answer)
+    return names[0] if names else None
+
+
+def reverse_names(
+    ips: Iterable[str], *, nameserver: str | None = None, port: int = 53, timeout: float = 2.0
+) -> dict[str, str | None]:
+    """Each address's PTR name, or None; through `nameserver`, else the system's resolver."""
+    addresses = sorted(set(ips))
+    resolver = _resolver(nameserver, port)
+    if resolver is None or not addresses:
+        return dict.fromkeys(addresses)
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(addresses))) as pool:
+        names = pool.map(lambda ip: _name(resolver, ip, timeout), addresses)
+        return dict(zip(addresses, names, strict=True))
