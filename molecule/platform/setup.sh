@@ -33,8 +33,10 @@ MOLECULE_SUBNET=10.231.250.0/24
 LAB_NETWORK=mailstack-lab
 LAB_SUBNET=10.231.0.0/24
 LAB_SUBNET6=fd00:6d61:696c::/64
-# The package cache, at .254 on both networks.
+# The package cache, at .254 on both networks (and ::254 on the lab's IPv6 subnet: an address
+# left to podman would be the first free one, ::2, which is dns.lab.test's).
 CACHE=mailstack-apt-cache
+CACHE_IP6=${LAB_SUBNET6%/*}254
 CACHE_PORT=3142
 
 say() { printf 'platform: %s\n' "$*"; }
@@ -228,7 +230,7 @@ start_apt_cache() {
   say "starting the package cache $CACHE (apt-cacher-ng, volume $CACHE)"
   podman run -d --name "$CACHE" --systemd=always --label mailstack.platform=apt-cache \
     --network "$MOLECULE_NETWORK:ip=${MOLECULE_SUBNET%.*/*}.254" \
-    --network "$LAB_NETWORK:ip=${LAB_SUBNET%.*/*}.254" \
+    --network "$LAB_NETWORK:ip=${LAB_SUBNET%.*/*}.254,ip6=$CACHE_IP6" \
     -v "$CACHE:/var/cache/apt-cacher-ng" "$IMAGE" >/dev/null
 }
 
@@ -250,8 +252,14 @@ ensure_apt_cache() {
   local state
   state=$(podman container inspect --format '{{.State.Status}}' "$CACHE" 2>/dev/null || true)
   local i
+  if [ "$state" = running ] && ! podman container inspect \
+      --format '{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}} {{end}}' "$CACHE" \
+      | grep -qw "$CACHE_IP6"; then
+    say "the package cache $CACHE is not at $CACHE_IP6: replacing it"
+    state=misplaced
+  fi
   if [ "$state" != running ] || ! cache_booted; then
-    [ -z "$state" ] || say "the package cache $CACHE is $state: replacing it"
+    [ -z "$state" ] || [ "$state" = misplaced ] || say "the package cache $CACHE is $state: replacing it"
     start_apt_cache
     cache_booted || die "the package cache $CACHE does not boot (podman logs $CACHE)"
   fi
