@@ -197,6 +197,44 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dkim_state(args: argparse.Namespace) -> int:
+    from mailstack import dkimstate  # noqa: PLC0415
+
+    inventory = Path(args.inventory)
+    try:
+        if args.selector is None:
+            selectors = dkimstate.current(inventory, args.domain)
+            if args.json:
+                file = str(dkimstate.description_file(inventory))
+                print(json.dumps({"file": file, "selectors": selectors}, indent=2))
+            for selector, about in selectors.items() if not args.json else ():
+                since = f", since {about['since']}" if "since" in about else ""
+                print(f"{args.domain}/{selector}: {about['state']} ({about['algorithm']}{since})")
+            return 0
+        if args.state is None:
+            print("error: give the STATE the selector moves to", file=sys.stderr)
+            return 2
+        if args.state == "active" and args.nameserver is None:
+            print(
+                "error: --nameserver is required: a selector becomes active only once the"
+                " zone's name server serves its key",
+                file=sys.stderr,
+            )
+            return 2
+        served = dkimstate.served_by(args.nameserver, args.port) if args.nameserver else None
+        print(
+            dkimstate.change(
+                inventory,
+                dkimstate.Step(args.domain, args.selector, args.state, args.algorithm, args.after),
+                served,
+            )
+        )
+    except dkimstate.StateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_spf_refresh(args: argparse.Namespace) -> int:
     from mailstack import spf  # noqa: PLC0415
 
@@ -309,6 +347,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resolver", metavar="IP", help="resolver address (default: the system's)")
     p.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
+
+    dkim = commands.add_parser("dkim", help="DKIM selectors and their rotation")
+    dkim_cmds = dkim.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
+    p = sub(
+        dkim_cmds,
+        "state",
+        cmd_dkim_state,
+        "show a domain's selectors, or move one a step: staged, active, retiring, removed",
+        [inv],
+    )
+    p.add_argument("domain")
+    p.add_argument("selector", nargs="?")
+    p.add_argument("state", nargs="?", choices=["staged", "active", "retiring", "removed"])
+    p.add_argument("--algorithm", choices=["rsa", "ed25519"], default="rsa")
+    p.add_argument(
+        "--after",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="remove a retiring selector only this long after it began retiring",
+    )
+    p.add_argument(
+        "--nameserver", metavar="NS", help="the zone's name server, which must serve the key"
+    )
+    p.add_argument("--port", type=int, default=53)
+    p.add_argument("--json", action="store_true", help="the selectors, machine-readable")
 
     p = sub(
         commands, "check", cmd_check, "audit a mail domain from outside: DNS, DNSSEC, DANE, TLS"

@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from mailstack import accounts
@@ -22,6 +23,7 @@ POLICIES: tuple[Policy, ...] = ("none", "quarantine", "reject")
 SPF_ALL = {"fail": "-", "softfail": "~", "neutral": "?"}
 SPF_MECHANISMS = ("a", "mx", "ip4", "ip6", "include")
 DKIM_ALGORITHMS = ("rsa", "ed25519")
+DKIM_STATES = ("staged", "active", "retiring")
 STS_MODES = ("enforce", "testing", "none")
 # RFC 6186 and RFC 8314 services, with their ports.
 SERVICES = {
@@ -77,6 +79,10 @@ class Spf:
 class DkimSelector:
     selector: str
     algorithm: str = "rsa"
+    # staged, active or retiring (mailstack.dkimstate): published in all three; signs if active.
+    state: str = "active"
+    # When it began retiring (UTC, ISO 8601): it may be removed once the delay has passed.
+    since: str | None = None
 
 
 @dataclass(frozen=True)
@@ -349,14 +355,35 @@ def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
         s = Reader(item, f"{r.at('dkim')}[{i}]", problems)
         selector = s.text("selector", required=True)
         algorithm = s.text("algorithm", "rsa", choices=DKIM_ALGORITHMS) or "rsa"
+        state = s.text("state", "active", choices=DKIM_STATES) or "active"
+        since = _since(s, state, problems)
         s.done()
         if selector is None:
             continue
         if not is_labels(selector, host=True):
             problems.error(s.at("selector"), f"{selector!r} is not a selector (lower-case labels)")
         elif first_time(selector, s.at("selector"), seen, problems):
-            out.append(DkimSelector(selector, algorithm))
+            out.append(DkimSelector(selector, algorithm, state, since))
+    if out and not any(d.state == "active" for d in out):
+        problems.warning(r.at("dkim"), "no selector is active: nothing signs this domain's mail")
     return tuple(out)
+
+
+def _since(s: Reader, state: str, problems: Problems) -> str | None:
+    since = s.text("since")
+    if since is None:
+        return None
+    if state != "retiring":
+        problems.error(s.at("since"), "only a retiring selector has a since date")
+        return None
+    try:
+        parsed = datetime.fromisoformat(since)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        problems.error(s.at("since"), f"{since!r} is not a date and time with its zone (ISO 8601)")
+        return None
+    return since
 
 
 def _report_uris(

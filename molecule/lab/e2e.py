@@ -16,8 +16,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -400,6 +402,60 @@ def check_reports(r: Result, inventory: str) -> None:
     r.evidence.extend(f"  {line}" for line in summary.strip().splitlines())
 
 
+def signed_with(r: Result, when: str) -> str:
+    """A message from alice to bob; the selector that signed it, as mx1.peer.test verified it."""
+    subject = token(f"dkim {when}")
+    sent = probe("submit", EXAMPLE, "587", ALICE, BOB, subject)
+    expect(sent.get("ok") is True, f"submission failed: {sent}")
+    got = probe("read", PEER, BOB, subject)
+    expect(got.get("found") is True, f"bob never got {subject!r}")
+    results = " ".join(str(h) for h in got["authentication_results"])
+    passed = re.findall(r"dkim=pass [^;]*?header\.s=([a-z0-9-]+)", results)
+    expect(bool(passed) and "dkim=fail" not in results, f"{when}: no DKIM pass in {results}")
+    r.evidence.append(f"{when}: signed with {', '.join(passed)}, dkim=pass at mx1.peer.test")
+    return str(passed[0])
+
+
+def dkim_txt(selector: str) -> str:
+    return run(CLIENT, "dig", "+short", "TXT", f"{selector}._domainkey.example.test").strip()
+
+
+def check_dkim_rotation(r: Result, inventory: str) -> None:
+    """ansible/dkim-rotate.yml on example.test, on a copy of the lab's description (the
+    rotation writes to it), with every message on the way verified at mx1.peer.test."""
+    work = Path(tempfile.mkdtemp(prefix="mailstack-rotation-"))
+    copy = work / "lab"
+    shutil.copytree(inventory, copy)
+    new = f"r{int(time.time())}"
+    rotate = [
+        "-e", "dkim_rotate_domain=example.test",
+        "-e", f"dkim_rotate_selector={new}",
+        "-e", "dkim_rotate_nameserver=10.231.0.2",
+        "-e", json.dumps({"dkim_rotate_publish": [
+            tool("ansible-playbook"), "-i", str(copy), "ansible/lab-dns.yml"
+        ]}),
+    ]  # fmt: skip
+    try:
+        old = signed_with(r, "before")
+        playbook(str(copy), "dkim-rotate.yml", *rotate, "-e", "dkim_rotate_retire_after=3600")
+        expect(signed_with(r, "after the switch") == new, f"not signed with {new}")
+        expect(dkim_txt(old) != "", f"{old} is no longer served while retiring")
+        r.evidence.append(f"{old} retiring: still served, so mail signed before still verifies")
+        playbook(str(copy), "dkim-rotate.yml", *rotate, "-e", "dkim_rotate_retire_after=0")
+        expect(dkim_txt(old) == "", f"{old} is still served after it was retired")
+        expect(signed_with(r, "after retiring") == new, f"not signed with {new}")
+        r.evidence.append(f"{old} retired: removed from the description and the zone")
+    finally:
+        # Back to the lab's own description: its keys (made anew where retired) and zones.
+        real = str(Path(inventory) / "group_vars/all/mailstack.yml")
+        playbook(
+            inventory, "dkim-rotate-hosts.yml",
+            "-e", "dkim_rotate_domain=example.test", "-e", f"dkim_rotate_file={real}",
+        )  # fmt: skip
+        playbook(inventory, "lab-dns.yml")
+        shutil.rmtree(work)
+
+
 # Each check is given its result to fill and the inventory; some need only the first.
 CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
     ("both zones validate through the resolver; a tampered answer does not", check_dnssec),
@@ -414,6 +470,10 @@ CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
     ),
     ("mailstack check passes every check for example.test and peer.test", check_audit),
     ("DMARC aggregate reports exchanged and read back from the rua mailbox", check_reports),
+    (
+        "DKIM rotation: staged, served, switched, retired; every message verifies",
+        check_dkim_rotation,
+    ),
 ]
 
 
