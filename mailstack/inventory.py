@@ -1,7 +1,8 @@
 """Reading the mail description from an Ansible inventory, as Ansible itself reads it.
 
 The description is `mailstack_domains` (in `group_vars/all/`) and, for every host of the
-`mail` group, `mailstack_ipv4` and `mailstack_ipv6`. Ansible's own inventory code reads the
+`mail` group and of the `pmg` group (Proxmox Mail Gateways, the MX edge in front of the mail
+hosts), `mailstack_ipv4` and `mailstack_ipv6`. Ansible's own inventory code reads the
 files, so what mailstack plans is what the playbooks see.
 """
 
@@ -18,6 +19,7 @@ from mailstack.model import Description, read
 from mailstack.problems import DescriptionError, Problems
 
 MAIL_GROUP = "mail"
+GATEWAY_GROUP = "pmg"
 # What mailstack keeps in an inventory directory that is not Ansible inventory: Ansible must
 # not try to parse it (ansible/ansible.cfg says the same for ansible-playbook).
 NOT_INVENTORY = r"^published$,^spf-cache\.json$"
@@ -56,8 +58,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def read_vars(path: Path) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """`mailstack_domains` and each mail host's description variables."""
+def read_vars(path: Path) -> tuple[Any, dict[str, dict[str, Any]], set[str]]:
+    """`mailstack_domains`, each host's description variables (mail hosts and gateways), and
+    the names of the gateways."""
     os.environ.setdefault("ANSIBLE_INVENTORY_IGNORE_REGEX", NOT_INVENTORY)
     from ansible.inventory.manager import InventoryManager  # noqa: PLC0415 (slow import)
     from ansible.parsing.dataloader import DataLoader  # noqa: PLC0415
@@ -68,14 +71,16 @@ def read_vars(path: Path) -> tuple[Any, dict[str, dict[str, Any]]]:
     variables = VariableManager(loader=loader, inventory=inventory)
     group = inventory.groups.get(MAIL_GROUP)
     hosts = sorted(group.get_hosts(), key=lambda h: h.name) if group else []
+    gateway_group = inventory.groups.get(GATEWAY_GROUP)
+    gateways = sorted(gateway_group.get_hosts(), key=lambda h: h.name) if gateway_group else []
     domains: Any = None
     host_vars: dict[str, dict[str, Any]] = {}
-    for host in hosts:
+    for host in [*hosts, *(g for g in gateways if g not in hosts)]:
         hv = variables.get_vars(host=host)
         host_vars[host.name] = {k: plain(hv[k]) for k in HOST_VARS if k in hv}
         if domains is None and "mailstack_domains" in hv:
             domains = plain(hv["mailstack_domains"])
-    return domains, host_vars
+    return domains, host_vars, {g.name for g in gateways}
 
 
 def load(path: Path) -> Inventory:
@@ -84,13 +89,13 @@ def load(path: Path) -> Inventory:
     if not path.is_dir():
         problems.error(str(path), "is not an inventory directory")
         raise DescriptionError(problems)
-    domains, hosts = read_vars(path)
-    if not hosts:
+    domains, hosts, gateways = read_vars(path)
+    if not set(hosts) - gateways:
         problems.error(f"{path}: groups.{MAIL_GROUP}", "has no host: the description needs one")
     if domains is None:
         problems.error("mailstack_domains", f"is not set for the hosts of {path} (group_vars/all)")
         raise DescriptionError(problems)
-    description = read(domains, hosts, problems)
+    description = read(domains, hosts, problems, gateways)
     if problems.errors:
         raise DescriptionError(problems)
     return Inventory(path, description, problems)

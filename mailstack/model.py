@@ -1,15 +1,16 @@
 """The mail description: its typed model, read and validated from inventory data.
 
 `parse(data)` takes the plain data of the inventory (`mailstack_domains` and the hosts of
-the `mail` group) and returns a `Description`, or raises `DescriptionError` with every problem,
-each with its path in the description.
+the `mail` group, and of the `pmg` group: the Proxmox Mail Gateways in front of them) and
+returns a `Description`, or raises `DescriptionError` with every problem, each with its path in
+the description.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -45,6 +46,8 @@ class Host:
     name: str
     ipv4: ipaddress.IPv4Address | None = None
     ipv6: ipaddress.IPv6Address | None = None
+    # A Proxmox Mail Gateway (group `pmg`): an MX edge that relays to a backend mail host.
+    gateway: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,8 @@ class Domain:
     caa: tuple[tuple[str, str], ...] = ()
     autoconfig: Autoconfig | None = None
     accounts: accounts.Accounts = field(default_factory=accounts.Accounts)
+    # Behind gateways: the mail host (group `mail`) the gateways relay the domain's mail to.
+    backend: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,20 +163,28 @@ class Description:
         return None
 
 
-def parse(domains: object, hosts: Mapping[str, Mapping[str, Any]]) -> Description:
-    """Validate `mailstack_domains` and the mail hosts' variables; raise on any error."""
+def parse(
+    domains: object, hosts: Mapping[str, Mapping[str, Any]], gateways: Collection[str] = ()
+) -> Description:
+    """Validate `mailstack_domains` and the hosts' variables; raise on any error. `gateways`
+    names the hosts of `hosts` that are Proxmox Mail Gateways (group `pmg`)."""
     problems = Problems()
-    description = read(domains, hosts, problems)
+    description = read(domains, hosts, problems, gateways)
     if problems.errors:
         raise DescriptionError(problems)
     return description
 
 
 def read(
-    domains: object, hosts: Mapping[str, Mapping[str, Any]], problems: Problems
+    domains: object,
+    hosts: Mapping[str, Mapping[str, Any]],
+    problems: Problems,
+    gateways: Collection[str] = (),
 ) -> Description:
     """Like `parse`, but record the problems and return what could be read."""
-    parsed_hosts = tuple(_host(name, hv, problems) for name, hv in sorted(hosts.items()))
+    parsed_hosts = tuple(
+        _host(name, hv, problems, gateway=name in gateways) for name, hv in sorted(hosts.items())
+    )
     parsed_domains: list[Domain] = []
     if not isinstance(domains, list):
         problems.error("mailstack_domains", "must be a list of mail domains")
@@ -189,7 +202,9 @@ def read(
     return description
 
 
-def _host(name: str, hostvars: Mapping[str, Any], problems: Problems) -> Host:
+def _host(
+    name: str, hostvars: Mapping[str, Any], problems: Problems, *, gateway: bool = False
+) -> Host:
     path = f"hosts.{name}"
     checked = check_name(name, path, problems, host=True) or name
     ipv4 = ipv6 = None
@@ -208,7 +223,7 @@ def _host(name: str, hostvars: Mapping[str, Any], problems: Problems) -> Host:
             ipv4 = address
         else:
             ipv6 = address
-    return Host(checked, ipv4, ipv6)
+    return Host(checked, ipv4, ipv6, gateway)
 
 
 def _domain(data: object, path: str, problems: Problems) -> Domain | None:
@@ -236,11 +251,22 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
         else None
     )
     mail_accounts = accounts.read(r, problems)
+    backend = r.name("backend", host=True)
     r.done()
     if name is None or zone is None:
         return None
     if parked:
-        for key in ("mx", "spf", "dkim", "mta_sts", "tls_rpt", "bimi", "autoconfig", "mailboxes"):
+        for key in (
+            "mx",
+            "spf",
+            "dkim",
+            "mta_sts",
+            "tls_rpt",
+            "bimi",
+            "autoconfig",
+            "mailboxes",
+            "backend",
+        ):
             if r.has(key):
                 problems.error(r.at(key), "a parked domain sends and receives no mail: remove it")
         dmarc = Dmarc(p="reject", sp="reject", adkim="s", aspf="s", rua=dmarc.rua)
@@ -274,6 +300,7 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
         caa=caa,
         autoconfig=autoconfig,
         accounts=mail_accounts,
+        backend=backend,
     )
 
 
@@ -507,7 +534,7 @@ def _autoconfig(data: object, path: str, problems: Problems) -> Autoconfig | Non
 
 def _cross_checks(description: Description, problems: Problems) -> None:
     """Checks across domains and hosts."""
-    names = {h.name for h in description.hosts}
+    names = {h.name for h in description.hosts if not h.gateway}
     zones = description.zones
     for domain in description.domains:
         for i, mx in enumerate(domain.mx):
@@ -516,7 +543,7 @@ def _cross_checks(description: Description, problems: Problems) -> None:
             if in_ours and host is None:
                 problems.error(
                     f"{domain.path}.mx[{i}].host",
-                    f"{mx.host} is in our zones but is not a host of the mail group",
+                    f"{mx.host} is in our zones but is not a host of the mail or pmg group",
                 )
             elif host is not None and host.ipv4 is None and host.ipv6 is None:
                 problems.error(
@@ -530,6 +557,7 @@ def _cross_checks(description: Description, problems: Problems) -> None:
         ):
             if target is not None and target not in names:
                 problems.error(f"{domain.path}.{key}", f"{target} is not a host of the mail group")
+        _gateway_checks(description, domain, names, problems)
         if domain.mta_sts is not None and domain.mx:
             patterns = domain.mta_sts.mx or tuple(m.host for m in domain.mx)
             for i, mx in enumerate(domain.mx):
@@ -538,6 +566,24 @@ def _cross_checks(description: Description, problems: Problems) -> None:
                         f"{domain.path}.mta_sts.mx",
                         f"no pattern covers the MX {mx.host} (mx[{i}]): senders would refuse it",
                     )
+
+
+def _gateway_checks(
+    description: Description, domain: Domain, mail_hosts: set[str], problems: Problems
+) -> None:
+    """A domain whose MX are gateways names its backend, a mail host; no other does."""
+    gateways = [m.host for m in domain.mx if (h := description.host(m.host)) and h.gateway]
+    at = f"{domain.path}.backend"
+    if domain.backend is not None and domain.backend not in mail_hosts:
+        problems.error(at, f"{domain.backend} is not a host of the mail group")
+    if gateways and domain.backend is None:
+        problems.error(
+            at,
+            f"is required: the MX {gateways[0]} is a gateway (group pmg); name the mail host"
+            " it relays this domain's mail to",
+        )
+    if domain.backend is not None and not gateways:
+        problems.error(at, "is only for a domain whose MX are gateways (group pmg)")
 
 
 def _report_addresses_delivered(description: Description, problems: Problems) -> None:

@@ -180,7 +180,10 @@ class _Builder:
         text = mtasts.policy(sts.mode, patterns, sts.max_age)
         self.result.policies[d.name] = text
         self.add_txt(f"_mta-sts.{d.name}", mtasts.txt_value(text), d.ttl, "mta-sts")
-        host_name = sts.host or next((m.host for m in d.mx if self.d.host(m.host)), None)
+        # The policy is served over HTTPS by a mail host: a gateway (PMG) serves none, so
+        # behind gateways the default is the domain's backend.
+        ours = (m.host for m in d.mx if (h := self.d.host(m.host)) and not h.gateway)
+        host_name = sts.host or next(ours, None) or d.backend
         host = self.d.host(host_name) if host_name else None
         if host is None:
             self.problems.error(

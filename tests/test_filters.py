@@ -35,6 +35,16 @@ def test_a_host_serves_the_domains_that_name_it_as_mx() -> None:
     assert [d["name"] for d in filters["served_by"](DOMAINS, "mx1.peer.test")] == ["peer.test"]
 
 
+def test_a_backend_serves_the_domains_behind_its_gateways() -> None:
+    domains = [
+        *DOMAINS,
+        {"name": "edge.test", "mx": [{"host": "pmg1.edge.test"}], "backend": "mx1.peer.test"},
+    ]
+    served = filters["served_by"](domains, "mx1.peer.test")
+    assert [d["name"] for d in served] == ["peer.test", "edge.test"]
+    assert [d["name"] for d in filters["served_by"](domains, "pmg1.edge.test")] == ["edge.test"]
+
+
 def test_a_host_named_by_no_domain_serves_none() -> None:
     assert filters["served_by"](DOMAINS, "dns.lab.test") == []
 

@@ -8,8 +8,13 @@ from typing import Any
 
 
 def served_by(domains: list[dict[str, Any]], host: str) -> list[dict[str, Any]]:
-    """The domains whose mail `host` receives: those that name it among their MX hosts."""
-    return [d for d in domains if any(m.get("host") == host for m in d.get("mx") or [])]
+    """The domains whose mail `host` receives: those that name it among their MX hosts, or
+    as the backend behind their gateways (Proxmox Mail Gateway)."""
+    return [
+        d
+        for d in domains
+        if d.get("backend") == host or any(m.get("host") == host for m in d.get("mx") or [])
+    ]
 
 
 def reverse_zone(network: str) -> str:
