@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.bench import dns
+from tests.bench import dns, mail
 
 IMAGE = os.environ.get("MAILSTACK_IMAGE", "localhost/mailstack-debian:bookworm")
 BIN = Path(sys.executable).parent
@@ -96,8 +96,12 @@ def main() -> int:
     dns.main()
     if lab_is_up():
         report("mailstack check example.test (lab; target < 2 s)", timed(lab_audit, 5))
+        mail.main()
     else:
-        print("mailstack check of a lab domain: skipped, the lab is not running (make lab)")
+        print(
+            "mailstack check of a lab domain and mail through the lab: skipped, the lab is not"
+            " running (make lab)"
+        )
     return 0
 
 

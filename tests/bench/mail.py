@@ -1,0 +1,118 @@
+"""Benchmark: mail through the lab's mx1.example.test, with and without its filters.
+
+From one run on the same container (the lab must be running: make lab):
+  1. the full pipeline: Postfix with OpenDKIM, OpenDMARC and SpamAssassin's milter, into
+     Dovecot: MESSAGES messages from mx1.peer.test with Postfix's smtp-source, timed until every
+     one is in alice's mailbox (none lost: the delivered count must equal the sent count);
+  2. the same Postfix with no milter (smtpd_milters emptied for the run, then put back);
+  3. spamc scanning the messages of run 1 straight against the same spamd, as many at once as
+     spamd has children: the ceiling that filtering allows on this machine.
+Target: the full pipeline at 0.8 of the ceiling or better. Prints figures, passes or fails
+nothing on a time.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+
+RECEIVER = "mx1.example.test"
+SENDER = "mx1.peer.test"
+MAILBOX = "alice@example.test"
+MESSAGES = 1000
+SESSIONS = 10
+TARGET = 0.8
+MAILDIR = "/var/vmail/example.test/alice/Maildir"
+
+
+def sh(container: str, script: str, timeout: int = 900) -> str:
+    """A shell script in a lab container; its standard output."""
+    done = subprocess.run(
+        ["podman", "exec", container, "bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{container}: {script[:80]}: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+def delivered() -> int:
+    """Messages in alice's mailboxes (INBOX and Junk)."""
+    out = sh(RECEIVER, f"doveadm mailbox status -u {MAILBOX} messages INBOX Junk")
+    return sum(int(word.split("=")[1]) for word in out.split() if word.startswith("messages="))
+
+
+@dataclass(frozen=True)
+class Run:
+    label: str
+    messages: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+def through_postfix(label: str, subject: str) -> Run:
+    """MESSAGES messages sent by smtp-source; timed until the last is in the mailbox."""
+    before = delivered()
+    source = shlex.join(
+        [
+            "smtp-source",
+            *("-m", str(MESSAGES), "-s", str(SESSIONS), "-l", "2048"),
+            *("-f", "bench@peer.test", "-t", MAILBOX, "-S", subject, "-M", SENDER),
+            f"{RECEIVER}:25",
+        ]
+    )
+    start = time.perf_counter()
+    sh(SENDER, source)
+    deadline = time.monotonic() + 1800
+    while (count := delivered() - before) < MESSAGES and time.monotonic() < deadline:
+        time.sleep(0.5)
+    seconds = time.perf_counter() - start
+    if count != MESSAGES:
+        raise RuntimeError(f"{label}: {count} of {MESSAGES} messages delivered: some were lost")
+    return Run(label, count, seconds)
+
+
+def without_milters(subject: str) -> Run:
+    saved = sh(RECEIVER, "postconf -h smtpd_milters non_smtpd_milters").splitlines()
+    sh(RECEIVER, "postconf -e smtpd_milters= non_smtpd_milters= && postfix reload")
+    try:
+        return through_postfix("Postfix into Dovecot, no milter", subject)
+    finally:
+        restore = shlex.join(
+            ["postconf", "-e", f"smtpd_milters={saved[0]}", f"non_smtpd_milters={saved[1]}"]
+        )
+        sh(RECEIVER, f"{restore} && postfix reload")
+
+
+def spamc_ceiling(subject: str) -> Run:
+    """spamc on the messages that run 1 delivered, as many at once as spamd has children."""
+    children = sh(RECEIVER, "grep -o -- '--max-children [0-9]*' /etc/default/spamd").split()[-1]
+    files = f"grep -rlF -- {shlex.quote(subject)} {MAILDIR} | head -n {MESSAGES}"
+    count = int(sh(RECEIVER, f"{files} | wc -l"))
+    scan = f"{files} | xargs -P {children} -I{{}} sh -c 'spamc -x < \"$1\" > /dev/null' _ {{}}"
+    start = time.perf_counter()
+    sh(RECEIVER, scan)
+    return Run(f"spamc straight to spamd ({children} at once)", count, time.perf_counter() - start)
+
+
+def main() -> None:
+    print(f"mail through {RECEIVER} (lab), {MESSAGES} messages from {SENDER}, {SESSIONS} sessions:")
+    full_subject = f"bench full {uuid.uuid4().hex[:8]}"
+    runs = [
+        through_postfix("Postfix + OpenDKIM + OpenDMARC + SpamAssassin", full_subject),
+        without_milters(f"bench plain {uuid.uuid4().hex[:8]}"),
+        spamc_ceiling(full_subject),
+    ]
+    for run in runs:
+        print(f"  {run.label:<50} {run.rate:7.1f} msg/s  ({run.messages} in {run.seconds:.1f} s)")
+    share = runs[0].rate / runs[2].rate
+    print(f"  {'full pipeline / spamc ceiling (target ' + str(TARGET) + ')':<50} {share:7.2f}")
