@@ -13,7 +13,10 @@ PMG 8 does ("API tokens not implemented", src/PMG/HTTPServer.pm). State is kept 
 
 What it does not model: clusters (`proxyto => 'master'` is answered locally), users other
 than the one given on the command line, roles other than admin, the rule database beyond the
-SMTP whitelist objects, the generated Postfix and SpamAssassin files and `pmgconfig sync`,
+SMTP whitelist objects and the spam score levels (the factory what-object groups
+"Spam (Level 3)", "Spam (Level 5)" and "Spam (Level 10)" with their spamfilter objects: list,
+read, create, update, delete; no rules, no other object types, no group changes), the
+generated Postfix and SpamAssassin files and `pmgconfig sync`,
 template overrides in /etc/pmg/templates, mail flow itself, quarantines, statistics, ACME and
 certificate upload, the ticket's two-hour lifetime, and GET parameters in the query string of
 writes. `GET /_simulator/writes` (outside /api2, not PMG's) counts the writes accepted, for
@@ -343,6 +346,21 @@ WHITELIST_KINDS = {
 DOMAIN = P(format="transport-domain")
 COMMENT = P(optional=True)
 
+SPAMFILTER_OTYPE = 3000  # PMG::RuleDB::Spam, a what-object
+
+
+def spamfilter(ident: int, ogroup: int, level: int) -> dict[str, Any]:
+    """A spamfilter object as PMG's get_data returns it."""
+    return {
+        "id": ident,
+        "ogroup": ogroup,
+        "otype": SPAMFILTER_OTYPE,
+        "otype_text": "Spam Filter",
+        "receivertest": 0,
+        "descr": f"Level {level}",
+        "spamlevel": level,
+    }
+
 
 class State:
     """What PMG keeps in /etc/pmg and its rule database, in memory."""
@@ -360,10 +378,28 @@ class State:
             "whitelist": {},
             "next_id": 100,
             "dkim_keys": {},
+            "what_groups": {},
+            "what_objects": {},
             "writes": 0,
         }
+        self._factory_spam_groups()
         if path is not None and path.exists():
             self.data.update(json.loads(path.read_text()))
+
+    def _factory_spam_groups(self) -> None:
+        """The what-object groups of PMG's factory rule set that match on the spam score
+        (PMG::DBTools::init_ruledb), each with its spamfilter object."""
+        for gid, level in ((10, 3), (11, 5), (12, 10)):
+            self.data["what_groups"][str(gid)] = {
+                "id": gid,
+                "name": f"Spam (Level {level})",
+                "info": "Matches possible spam mail",
+                "and": 0,
+                "invert": 0,
+            }
+            ident = self.data["next_id"]
+            self.data["next_id"] += 1
+            self.data["what_objects"][str(ident)] = spamfilter(ident, gid, level)
 
     def save(self) -> None:
         self.data["writes"] += 1
@@ -762,6 +798,75 @@ def _whitelist_methods(kind: str) -> None:
 
 for _kind in WHITELIST_KINDS:
     _whitelist_methods(_kind)
+
+
+# -- the rule database's what-objects: spamfilter (RuleDB.pm, What.pm, ObjectGroupHelpers.pm,
+# RuleDB/Object.pm and RuleDB/Spam.pm) ------------------------------------------------------
+OGROUP = P("integer")
+OBJECT_ID = P("integer")
+SPAMLEVEL = P("integer", minimum=0)
+
+
+@route("GET", "/config/ruledb/what", {})
+def _what_groups(state: State, p: dict[str, Any]) -> Any:
+    groups = state.data["what_groups"].values()
+    return [dict(g) for g in sorted(groups, key=lambda g: (g["name"], g["id"]))]
+
+
+@route("GET", "/config/ruledb/what/{ogroup}/objects", {"ogroup": OGROUP})
+def _what_objects(state: State, p: dict[str, Any]) -> Any:
+    objects = state.data["what_objects"].values()
+    return [dict(o) for o in sorted(objects, key=lambda o: o["id"]) if o["ogroup"] == p["ogroup"]]
+
+
+@route("DELETE", "/config/ruledb/what/{ogroup}/objects/{id}", {"ogroup": OGROUP, "id": OBJECT_ID})
+def _what_object_delete(state: State, p: dict[str, Any]) -> Any:
+    # PMG loads the object by its id alone: the group in the path is not checked.
+    if state.data["what_objects"].pop(str(p["id"]), None) is None:
+        raise ApiError(f"object '{p['id']}' does not exists")
+    state.save()
+
+
+@route(
+    "POST", "/config/ruledb/what/{ogroup}/spamfilter", {"ogroup": OGROUP, "spamlevel": SPAMLEVEL}
+)
+def _spamfilter_create(state: State, p: dict[str, Any]) -> Any:
+    if str(p["ogroup"]) not in state.data["what_groups"]:
+        # PMG's database refuses an object of a group it does not hold (message ours).
+        raise ApiError(f"what group '{p['ogroup']}' not found")
+    ident = state.data["next_id"]
+    state.data["next_id"] += 1
+    state.data["what_objects"][str(ident)] = spamfilter(ident, p["ogroup"], p["spamlevel"])
+    state.save()
+    return ident
+
+
+def _spamfilter_object(state: State, ident: int, ogroup: int) -> Any:
+    """PMG::RuleDB's load_object_full: the object, of the spamfilter type, in that group."""
+    obj = state.data["what_objects"].get(str(ident))
+    if obj is None:
+        raise ApiError(f"object '{ident}' does not exists")
+    if obj["otype"] != SPAMFILTER_OTYPE:
+        raise ApiError(f"wrong object type ({obj['otype']} != {SPAMFILTER_OTYPE})")
+    if obj["ogroup"] != ogroup:
+        raise ApiError(f"wrong object group ({obj['ogroup']} != {ogroup})")
+    return obj
+
+
+@route("GET", "/config/ruledb/what/{ogroup}/spamfilter/{id}", {"ogroup": OGROUP, "id": OBJECT_ID})
+def _spamfilter_read(state: State, p: dict[str, Any]) -> Any:
+    return dict(_spamfilter_object(state, p["id"], p["ogroup"]))
+
+
+@route(
+    "PUT",
+    "/config/ruledb/what/{ogroup}/spamfilter/{id}",
+    {"ogroup": OGROUP, "id": OBJECT_ID, "spamlevel": SPAMLEVEL},
+)
+def _spamfilter_update(state: State, p: dict[str, Any]) -> Any:
+    obj = _spamfilter_object(state, p["id"], p["ogroup"])
+    obj.update(spamfilter(p["id"], p["ogroup"], p["spamlevel"]))
+    state.save()
 
 
 # -- the HTTP server -----------------------------------------------------------------------

@@ -338,3 +338,107 @@ def test_whitelist_entries_are_checked() -> None:
         "w[1].ip: '300.1.1.1' is not a valid ip"
     ]
     assert pmg_api.check_whitelist({"host": "x"}, "w[2]")[0].startswith("w[2]: must be one of")
+
+
+# -- spam score levels: the spamfilter what-objects of the rule database -------------------
+def _spam_group(simulator: Simulator, auth: tuple[str, str], name: str) -> int:
+    groups = simulator.call("GET", "/api2/json/config/ruledb/what", auth=auth)[1]["data"]
+    return int(next(g["id"] for g in groups if g["name"] == name))
+
+
+def test_the_factory_spam_groups_hold_spamfilter_objects(simulator: Simulator) -> None:
+    auth = simulator.login()
+    gid = _spam_group(simulator, auth, "Spam (Level 10)")
+    status, body = simulator.call("GET", f"/api2/json/config/ruledb/what/{gid}/objects", auth=auth)
+    assert status == 200
+    [obj] = body["data"]
+    assert obj["otype"] == 3000 and obj["otype_text"] == "Spam Filter"
+    assert obj["ogroup"] == gid and obj["descr"] == "Level 10"
+
+
+def test_spamfilter_parameters_are_checked_as_pmg_checks_them(simulator: Simulator) -> None:
+    auth = simulator.login()
+    gid = _spam_group(simulator, auth, "Spam (Level 3)")
+    base = f"/api2/json/config/ruledb/what/{gid}/spamfilter"
+    [obj] = simulator.call("GET", f"/api2/json/config/ruledb/what/{gid}/objects", auth=auth)[1][
+        "data"
+    ]
+    before = simulator.writes()
+    cases = [
+        ("POST", base, {"spamlevel": "-1"}, "spamlevel", "minimum value of 0"),
+        ("POST", base, {"spamlevel": "high"}, "spamlevel", "type check ('integer')"),
+        ("POST", base, {}, "spamlevel", "not optional"),
+        ("PUT", f"{base}/{obj['id']}", {"level": "4"}, "level", "not defined in schema"),
+        ("PUT", f"{base}/{obj['id']}", {}, "spamlevel", "not optional"),
+    ]
+    for method, path, params, field, message in cases:
+        status, body = simulator.call(method, path, params, auth=auth)
+        assert status == 400 and message in body["errors"][field], (method, params, body)
+    other = _spam_group(simulator, auth, "Spam (Level 5)")
+    status, body = simulator.call(
+        "PUT",
+        f"/api2/json/config/ruledb/what/{other}/spamfilter/{obj['id']}",
+        {"spamlevel": "4"},
+        auth=auth,
+    )
+    assert status == 500 and "wrong object group" in body["message"]
+    status, body = simulator.call("PUT", f"{base}/99999", {"spamlevel": "4"}, auth=auth)
+    assert status == 500 and "does not exists" in body["message"]
+    assert simulator.writes() == before
+
+
+def test_the_client_sets_spam_levels_and_creates_a_missing_spamfilter(
+    simulator: Simulator, client: Any
+) -> None:
+    auth = simulator.login()
+    gid = _spam_group(simulator, auth, "Spam (Level 5)")
+    objects = f"/api2/json/config/ruledb/what/{gid}/objects"
+    [obj] = simulator.call("GET", objects, auth=auth)[1]["data"]
+    assert simulator.call("DELETE", f"{objects}/{obj['id']}", auth=auth)[0] == 200
+    levels = [
+        {"group": "Spam (Level 5)", "level": 6, "var": "pmg__spam_quarantine_level"},
+        {"group": "Spam (Level 10)", "level": 12},
+    ]
+    before = simulator.writes()
+    planned = pmg_api.spam_levels(client, levels, check_mode=True)
+    assert planned["changed"] and simulator.writes() == before
+    assert planned["before"]["Spam (Level 5)"] == []
+    assert planned["after"] == {"Spam (Level 5)": [6], "Spam (Level 10)": [12]}
+    applied = pmg_api.spam_levels(client, levels, check_mode=False)
+    assert applied["actions"] == planned["actions"] and simulator.writes() == before + 2
+    [created] = simulator.call("GET", objects, auth=auth)[1]["data"]
+    assert created["spamlevel"] == 6 and created["descr"] == "Level 6"
+    again = pmg_api.spam_levels(client, levels, check_mode=False)
+    assert not again["changed"] and simulator.writes() == before + 2
+
+
+def test_the_client_names_the_group_and_the_field(client: Any) -> None:
+    with pytest.raises(pmg_api.PmgError) as caught:
+        pmg_api.spam_levels(
+            client,
+            [{"group": "Spam (Level 7)", "level": 7, "var": "pmg__spam_block_level"}],
+            check_mode=True,
+        )
+    assert str(caught.value).startswith(
+        "what group 'Spam (Level 7)' (pmg__spam_block_level): not in PMG's rule database"
+    )
+    with pytest.raises(pmg_api.PmgError, match=r"pmg__spam_block_level: -1 is not a spam score"):
+        pmg_api.spam_levels(
+            client,
+            [{"group": "Spam (Level 10)", "level": -1, "var": "pmg__spam_block_level"}],
+            check_mode=True,
+        )
+    # A level PMG refuses comes back naming the group and PMG's field.
+    groups = client.get("/config/ruledb/what")
+    gid = next(g["id"] for g in groups if g["name"] == "Spam (Level 3)")
+    with pytest.raises(pmg_api.PmgError) as refused:
+        client.request(
+            "POST",
+            f"/config/ruledb/what/{gid}/spamfilter",
+            {"spamlevel": -2},
+            what="create a spamfilter in what group 'Spam (Level 3)'",
+        )
+    assert str(refused.value) == (
+        "create a spamfilter in what group 'Spam (Level 3)': refused by PMG (HTTP 400):"
+        " spamlevel: value must have a minimum value of 0"
+    )

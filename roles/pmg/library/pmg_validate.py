@@ -7,15 +7,15 @@ import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pmg_api import KINDS, check_item, check_whitelist
+from ansible.module_utils.pmg_api import KINDS, check_item, check_spam_level, check_whitelist
 
 DOCUMENTATION = r"""
 module: pmg_validate
 short_description: Check the pmg role's objects before any request
 description:
-  - Checks every relay domain, DKIM signing domain, transport, trusted network, TLS policy
-    and whitelist entry the role is given, with PMG's own formats, and fails listing each bad
-    value with its variable and field (for example
+  - Checks every relay domain, DKIM signing domain, transport, trusted network, TLS policy,
+    whitelist entry and spam score level the role is given, with PMG's own formats, and fails
+    listing each bad value with its variable and field (for example
     C(pmg__networks[1].cidr: '10.0.0.0/33' is not a network in CIDR notation)). Talks to nobody.
 options:
   objects:
@@ -32,6 +32,12 @@ options:
     description: The variable that holds them, for the messages.
     type: str
     default: whitelist
+  spam_levels:
+    description: >-
+      The spam score levels, as in M(pmg_spam_level): C({group, level, var, group_var}).
+    type: list
+    elements: dict
+    default: []
   selector:
     description: The DKIM selector, if one is set.
     type: str
@@ -64,6 +70,13 @@ def problems(params: dict[str, Any]) -> list[str]:
             seen.add(str(value))
     for i, entry in enumerate(params["whitelist"]):
         found += check_whitelist(entry, f"{params['whitelist_var']}[{i}]")
+    groups: set[str] = set()
+    for i, entry in enumerate(params["spam_levels"]):
+        found += check_spam_level(entry, f"spam_levels[{i}]")
+        group = entry.get("group") if isinstance(entry, dict) else None
+        if isinstance(group, str) and group in groups:
+            found.append(f"{entry.get('group_var') or 'group'}: {group!r} is given twice")
+        groups.add(str(group))
     selector = params.get("selector")
     if selector is not None and not _LABELS.match(selector):
         found.append(f"selector: {selector!r} is not a DNS name")
@@ -76,6 +89,7 @@ def main() -> None:
             "objects": {"type": "list", "elements": "dict", "default": []},
             "whitelist": {"type": "list", "elements": "dict", "default": []},
             "whitelist_var": {"type": "str", "default": "whitelist"},
+            "spam_levels": {"type": "list", "elements": "dict", "default": []},
             "selector": {"type": "str"},
         },
         supports_check_mode=True,

@@ -323,3 +323,88 @@ def dkim_public_pem(record: str) -> str:
         raise PmgError(f"DKIM selector: no p= key in PMG's record {record!r}")
     body = "\n".join(textwrap.wrap(match.group(1), 64))
     return f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n"
+
+
+# -- spam score levels: the spamfilter objects of the rule database's what-object groups ----
+SPAMFILTER = 3000  # the otype of PMG::RuleDB::Spam ("Spam Filter"), field `spamlevel`
+WHAT = "/config/ruledb/what"
+
+
+def check_spam_level(entry: Any, where: str) -> list[str]:
+    """One wanted level `{group, level}`: a group name and an integer of at least 0 (the
+    spamfilter's `spamlevel`: integer, minimum 0). The messages name `var` and `group_var`,
+    the variables that hold them, when the entry gives them."""
+    if not isinstance(entry, dict):
+        return [f"{where}: must be a mapping {{group, level}}"]
+    problems = []
+    group, level = entry.get("group"), entry.get("level")
+    if not isinstance(group, str) or not group or len(group) > 255:
+        problems.append(
+            f"{entry.get('group_var') or where + '.group'}: {group!r} is not a group name"
+            " (1 to 255 characters)"
+        )
+    if isinstance(level, bool) or not isinstance(level, int) or level < 0:
+        problems.append(
+            f"{entry.get('var') or where + '.level'}: {level!r} is not a spam score"
+            " (an integer, 0 or more)"
+        )
+    return problems
+
+
+def spam_levels(
+    client: PmgClient, levels: list[dict[str, Any]], *, check_mode: bool
+) -> dict[str, Any]:
+    """Make the spamfilter objects of the named what-object groups match `levels`
+    (`[{group, level, var}]`): each one's `spamlevel` updated, one created in a group that
+    has none. A group that PMG does not have is an error: only PMG's rules use a group, so a
+    new one would filter nothing. Returns the actions and the levels before and after."""
+    problems = [p for i, e in enumerate(levels) for p in check_spam_level(e, f"levels[{i}]")]
+    names = [str(e.get("group")) for e in levels if isinstance(e, dict)]
+    problems += [
+        f"group {n!r} is listed twice" for n in sorted({n for n in names if names.count(n) > 1})
+    ]
+    if problems:
+        raise PmgError("spam levels: " + "; ".join(problems))
+    groups: dict[str, list[int]] = {}
+    for group in client.get(WHAT, what="list the what-object groups"):
+        groups.setdefault(str(group.get("name")), []).append(int(group["id"]))
+    actions: list[str] = []
+    before: dict[str, list[int]] = {}
+    after: dict[str, list[int]] = {}
+    for entry in levels:
+        name, level = entry["group"], entry["level"]
+        what = f"what group {name!r}" + (f" ({entry['var']})" if entry.get("var") else "")
+        ids = groups.get(name, [])
+        if len(ids) != 1:
+            found = "not in PMG's rule database" if not ids else f"{len(ids)} groups of that name"
+            known = ", ".join(repr(n) for n in sorted(groups))
+            raise PmgError(f"{what}: {found} (its what groups: {known})")
+        base = f"{WHAT}/{ids[0]}"
+        spam = [
+            o
+            for o in client.get(f"{base}/objects", what=f"list the objects of {what}")
+            if int(o.get("otype", 0)) == SPAMFILTER
+        ]
+        before[name] = [int(o["spamlevel"]) for o in spam]
+        after[name] = [level] * max(len(spam), 1)
+        if not spam:
+            actions.append(f"create spamfilter in {name!r}: spamlevel {level}")
+            if not check_mode:
+                params = {"spamlevel": level}
+                client.request(
+                    "POST", f"{base}/spamfilter", params, what=f"create a spamfilter in {what}"
+                )
+        for obj in spam:
+            if int(obj["spamlevel"]) == level:
+                continue
+            actions.append(
+                f"update {name!r} spamfilter {obj['id']}: spamlevel {obj['spamlevel']} -> {level}"
+            )
+            if not check_mode:
+                client.request(
+                    "PUT",
+                    f"{base}/spamfilter/{int(obj['id'])}",
+                    {"spamlevel": level},
+                    what=f"update the spamfilter of {what}",
+                )
+    return {"changed": bool(actions), "actions": actions, "before": before, "after": after}
