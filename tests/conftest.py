@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -27,6 +28,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> str:
     copy = tmp_path_factory.mktemp("lab") / "lab"
     shutil.copytree(ROOT / "inventories" / "lab", copy, ignore=shutil.ignore_patterns("published"))
     return str(copy)
+
+
+def load_file(relative: str | Path, name: str) -> ModuleType:
+    """A Python file of the repository that is no package module (a role's program or
+    plugin), imported under `name`; registered in sys.modules, where dataclasses look."""
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def mailstack(*args: str) -> subprocess.CompletedProcess[str]:

@@ -5,27 +5,15 @@ resolver would give them; the lab verifies the whole path with real DNSSEC."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
-from types import ModuleType
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_file
 
 SOURCE = ROOT / "roles/postfix/files/usr/local/lib/mailstack/dane_first.py"
 
 
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("dane_first", SOURCE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-table = load()
+table = load_file(SOURCE, "dane_first")
 Answer = table.Answer
 TLSA = "3 1 1 " + "ab" * 32
 

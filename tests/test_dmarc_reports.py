@@ -7,31 +7,19 @@ from __future__ import annotations
 
 import email
 import gzip
-import importlib.util
-import sys
 import xml.etree.ElementTree as ET
 from email.message import EmailMessage
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_file
 
 SOURCE = ROOT / "roles/opendmarc/files/usr/local/lib/mailstack/dmarc_reports.py"
 
 
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("dmarc_reports", SOURCE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-reports = load()
+reports = load_file(SOURCE, "dmarc_reports")
 
 
 def job(

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from types import ModuleType
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import load_file
 
-
-def load() -> ModuleType:
-    path = ROOT / "ansible/filter_plugins/mailstack_hosts.py"
-    spec = importlib.util.spec_from_file_location("mailstack_hosts", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-filters = load().FilterModule().filters()
+filters = (
+    load_file("ansible/filter_plugins/mailstack_hosts.py", "mailstack_hosts")
+    .FilterModule()
+    .filters()
+)
 
 DOMAINS = [
     {"name": "example.test", "mx": [{"host": "mx1.example.test"}, {"host": "mx2.example.test"}]},

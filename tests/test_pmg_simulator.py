@@ -5,7 +5,6 @@ Proxmox Mail Gateway itself cannot be installed here (README, role `pmg`)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import ssl
@@ -17,28 +16,19 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.conftest import load_file
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "simulator-test-secret"  # noqa: S105 (the simulator's test-only password)
 
 
-def _client_module() -> ModuleType:
-    path = ROOT / "roles" / "pmg" / "module_utils" / "pmg_api.py"
-    spec = importlib.util.spec_from_file_location("pmg_api", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["pmg_api"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-pmg_api = _client_module()
+pmg_api = load_file("roles/pmg/module_utils/pmg_api.py", "pmg_api")
 
 
 class Simulator:

@@ -4,28 +4,16 @@ The answers below follow spamd's protocol (SPAMD/1.1, a Spam line, the headers b
 
 from __future__ import annotations
 
-import importlib.util
 import socket
-import sys
-from types import ModuleType
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_file
 
 SOURCE = ROOT / "roles/spamassassin/files/usr/local/lib/mailstack/spamd_milter.py"
 
 
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("spamd_milter", SOURCE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-milter = load()
+milter = load_file(SOURCE, "spamd_milter")
 
 HAM = (
     b"SPAMD/1.1 0 EX_OK\r\nContent-length: 166\r\nSpam: False ; 1.5 / 5.0\r\n\r\n"
