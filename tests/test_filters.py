@@ -36,6 +36,20 @@ def test_a_backend_serves_the_domains_behind_its_gateways() -> None:
     assert [d["name"] for d in filters["served_by"](domains, "pmg1.edge.test")] == ["edge.test"]
 
 
+def test_a_backend_takes_mail_from_its_gateways_alone() -> None:
+    domains = [
+        {"name": "edge.test", "mx": [{"host": "pmg1.edge.test"}], "backend": "mx1.edge.test"},
+        {"name": "peer.test", "mx": [{"host": "mx1.peer.test"}]},
+    ]
+    hostvars = {"pmg1.edge.test": {"mailstack_ipv4": "192.0.2.1", "mailstack_ipv6": "2001:db8::1"}}
+    gateways_of = filters["gateways_of"]
+    assert gateways_of(domains, "mx1.edge.test", hostvars) == ["192.0.2.1", "2001:db8::1"]
+    # A host that is also a public MX must take mail from anyone.
+    both = [*domains, {"name": "own.test", "mx": [{"host": "mx1.edge.test"}]}]
+    assert gateways_of(both, "mx1.edge.test", hostvars) == []
+    assert gateways_of(domains, "mx1.peer.test", hostvars) == []
+
+
 def test_a_host_named_by_no_domain_serves_none() -> None:
     assert filters["served_by"](DOMAINS, "dns.lab.test") == []
 

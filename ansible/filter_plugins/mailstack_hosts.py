@@ -17,6 +17,20 @@ def served_by(domains: list[dict[str, Any]], host: str) -> list[dict[str, Any]]:
     ]
 
 
+def gateways_of(domains: list[dict[str, Any]], host: str, hostvars: dict[str, Any]) -> list[str]:
+    """The addresses of the gateways in front of `host`, when every domain it serves is behind
+    gateways (`backend: host`), so that its port 25 may take mail from them alone; else []."""
+    served = served_by(domains, host)
+    if not served or any(d.get("backend") != host for d in served):
+        return []
+    gateways = sorted({m["host"] for d in served for m in d.get("mx") or [] if m.get("host")})
+    addresses = []
+    for gateway in gateways:
+        found = hostvars.get(gateway, {})
+        addresses += [found[k] for k in ("mailstack_ipv4", "mailstack_ipv6") if found.get(k)]
+    return addresses
+
+
 def reverse_zone(network: str) -> str:
     """The reverse zone of a network split at a label: `10.231.0.0/24` gives
     `0.231.10.in-addr.arpa`, `fd00:6d61:696c::/64` its 16 nibbles under ip6.arpa."""
@@ -44,6 +58,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "served_by": served_by,
+            "gateways_of": gateways_of,
             "reverse_zone": reverse_zone,
             "reverse_pointer": reverse_pointer,
             "in_network": in_network,
