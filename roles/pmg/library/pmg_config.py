@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pmg_api import PmgError, connect, connection_spec, normalize, text_diff
+from ansible.module_utils.pmg_api import connect, normalize, run_module, text_diff
 
 DOCUMENTATION = r"""
 module: pmg_config
@@ -94,18 +94,13 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
+    run_module(
+        {
             "section": {"type": "str", "required": True, "choices": SECTIONS},
             "options": {"type": "dict", "required": True},
-            **connection_spec(),
         },
-        supports_check_mode=True,
+        run,
     )
-    try:
-        module.exit_json(**run(module))
-    except PmgError as exc:
-        module.fail_json(msg=str(exc))
 
 
 if __name__ == "__main__":

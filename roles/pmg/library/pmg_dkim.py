@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pmg_api import PmgError, connect, connection_spec, dkim_public_pem
+from ansible.module_utils.pmg_api import connect, dkim_public_pem, run_module
 
 DOCUMENTATION = r"""
 module: pmg_dkim
@@ -94,18 +94,13 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
+    run_module(
+        {
             "selector": {"type": "str", "required": True},
             "keysize": {"type": "int", "default": 2048},
-            **connection_spec(),
         },
-        supports_check_mode=True,
+        run,
     )
-    try:
-        module.exit_json(**run(module))
-    except PmgError as exc:
-        module.fail_json(msg=str(exc))
 
 
 if __name__ == "__main__":

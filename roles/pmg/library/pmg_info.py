@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pmg_api import PmgError, connect, connection_spec, quote
+from ansible.module_utils.pmg_api import connect, quote, run_module
 
 DOCUMENTATION = r"""
 module: pmg_info
@@ -57,11 +57,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=connection_spec(), supports_check_mode=True)
-    try:
-        module.exit_json(**run(module))
-    except PmgError as exc:
-        module.fail_json(msg=str(exc))
+    run_module({}, run)
 
 
 if __name__ == "__main__":

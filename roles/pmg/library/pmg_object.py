@@ -8,12 +8,11 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.pmg_api import (
     KINDS,
-    PmgError,
     check_item,
     connect,
-    connection_spec,
     normalize,
     quote,
+    run_module,
     text_diff,
     wanted,
 )
@@ -129,19 +128,14 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
+    run_module(
+        {
             "kind": {"type": "str", "required": True, "choices": sorted(KINDS)},
             "objects": {"type": "list", "elements": "dict", "required": True},
             "exclusive": {"type": "bool", "default": False},
-            **connection_spec(),
         },
-        supports_check_mode=True,
+        run,
     )
-    try:
-        module.exit_json(**run(module))
-    except PmgError as exc:
-        module.fail_json(msg=str(exc))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pmg_api import PmgError, connect, connection_spec, spam_levels
+from ansible.module_utils.pmg_api import connect, run_module, spam_levels
 
 DOCUMENTATION = r"""
 module: pmg_spam_level
@@ -65,19 +65,9 @@ def lines(levels: dict[str, list[int]]) -> str:
     )
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "levels": {"type": "list", "elements": "dict", "required": True},
-            **connection_spec(),
-        },
-        supports_check_mode=True,
-    )
-    try:
-        client = connect(module.params)
-        found = spam_levels(client, module.params["levels"], check_mode=module.check_mode)
-    except PmgError as exc:
-        module.fail_json(msg=str(exc))
+def run(module: AnsibleModule) -> dict[str, Any]:
+    client = connect(module.params)
+    found = spam_levels(client, module.params["levels"], check_mode=module.check_mode)
     result: dict[str, Any] = {"changed": found["changed"], "actions": found["actions"]}
     if module._diff:
         result["diff"] = {
@@ -86,7 +76,11 @@ def main() -> None:
             "before": lines(found["before"]),
             "after": lines(found["after"]),
         }
-    module.exit_json(**result)
+    return result
+
+
+def main() -> None:
+    run_module({"levels": {"type": "list", "elements": "dict", "required": True}}, run)
 
 
 if __name__ == "__main__":

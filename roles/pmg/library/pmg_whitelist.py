@@ -8,10 +8,9 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.pmg_api import (
     WHITELIST,
-    PmgError,
     check_whitelist,
     connect,
-    connection_spec,
+    run_module,
     text_diff,
 )
 
@@ -107,18 +106,13 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
+    run_module(
+        {
             "entries": {"type": "list", "elements": "dict", "required": True},
             "exclusive": {"type": "bool", "default": False},
-            **connection_spec(),
         },
-        supports_check_mode=True,
+        run,
     )
-    try:
-        module.exit_json(**run(module))
-    except PmgError as exc:
-        module.fail_json(msg=str(exc))
 
 
 if __name__ == "__main__":

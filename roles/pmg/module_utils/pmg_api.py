@@ -19,6 +19,7 @@ import textwrap
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 # -- PMG's formats (proxmox/pmg-api src/PMG/Config.pm and PVE::JSONSchema) -------------------
@@ -193,6 +194,18 @@ def connection_spec() -> dict[str, Any]:
         "validate_certs": {"type": "bool", "default": True},
         "timeout": {"type": "int", "default": 30},
     }
+
+
+def run_module(options: dict[str, Any], run: Callable[[Any], dict[str, Any]]) -> None:
+    """The main of an API module: its `options` and the connection's, check mode supported,
+    `run(module)`'s result as the task's, and PMG's errors as its failure message."""
+    from ansible.module_utils.basic import AnsibleModule  # noqa: PLC0415 (on the target only)
+
+    module = AnsibleModule(argument_spec={**options, **connection_spec()}, supports_check_mode=True)
+    try:
+        module.exit_json(**run(module))
+    except PmgError as exc:
+        module.fail_json(msg=str(exc))
 
 
 def connect(params: dict[str, Any]) -> PmgClient:
