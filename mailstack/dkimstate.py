@@ -9,8 +9,9 @@ description, it is no longer published. The only ways forward:
 
 with `retiring -> active` to go back, and a staged selector may be dropped. A selector becomes
 active only when the zone's name server serves its exact published key: nothing signs with a
-key that DNS does not serve. `ansible/dkim-rotate.yml` walks these steps; `mailstack dkim
-state` is each step.
+key that DNS does not serve. One selector per algorithm is active: the one that becomes active
+makes the other of its algorithm retiring, in the same change. `ansible/dkim-rotate.yml` walks
+these steps; `mailstack dkim state` is each step.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def change(
     data = yaml.load(original)
     selectors = _selectors(data, domain, path)
     found = next((s for s in selectors if s.get("selector") == selector), None)
+    replaced: list[str] = []
     before = None if found is None else str(found.get("state", "active"))
     if before == state:
         return f"{domain}/{selector} is already {state}"
@@ -140,10 +142,11 @@ def change(
     elif state == "active":
         found.pop("state", None)
         found.pop("since", None)
+        replaced = _retire_the_others(selectors, found)
     else:
         found["state"] = state
         if state == "retiring":
-            found["since"] = datetime.now(UTC).isoformat(timespec="seconds")
+            found["since"] = _now()
     out = io.StringIO()
     yaml.dump(data, out)
     path.write_text(out.getvalue())
@@ -152,7 +155,26 @@ def change(
     except DescriptionError as exc:
         path.write_text(original)
         raise StateError(f"{path} left as it was: {exc}") from None
-    return f"{domain}/{selector}: {before or 'new'} -> {state} ({path})"
+    also = "".join(f"; {domain}/{name}: active -> retiring" for name in replaced)
+    return f"{domain}/{selector}: {before or 'new'} -> {state}{also} ({path})"
+
+
+def _retire_the_others(selectors: list[Any], new: Any) -> list[str]:
+    """The selectors of `new`'s algorithm that were active, now retiring: one signs at a time."""
+    algorithm = str(new.get("algorithm", "rsa"))
+    replaced = []
+    for other in selectors:
+        if other is new or str(other.get("algorithm", "rsa")) != algorithm:
+            continue
+        if str(other.get("state", "active")) == "active":
+            other["state"] = "retiring"
+            other["since"] = _now()
+            replaced.append(str(other["selector"]))
+    return replaced
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _old_enough(step: Step, since: object) -> None:

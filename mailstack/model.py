@@ -391,9 +391,35 @@ def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
             problems.error(s.at("selector"), f"{selector!r} is not a selector (lower-case labels)")
         elif first_time(selector, s.at("selector"), seen, problems):
             out.append(DkimSelector(selector, algorithm, state, since))
-    if out and not any(d.state == "active" for d in out):
-        problems.warning(r.at("dkim"), "no selector is active: nothing signs this domain's mail")
+    _one_signer_per_algorithm(r.at("dkim"), out, problems)
     return tuple(out)
+
+
+def _one_signer_per_algorithm(at: str, dkim: list[DkimSelector], problems: Problems) -> None:
+    """One active selector per algorithm signs, and Ed25519 never alone (RFC 8463 section 4:
+    most receivers still know only RSA, and would see mail signed with Ed25519 only as
+    unsigned)."""
+    active = {
+        a: [d.selector for d in dkim if d.algorithm == a and d.state == "active"]
+        for a in DKIM_ALGORITHMS
+    }
+    if dkim and not any(active.values()):
+        problems.warning(at, "no selector is active: nothing signs this domain's mail")
+    for algorithm, selectors in active.items():
+        if len(selectors) > 1:
+            problems.error(
+                at,
+                f"{', '.join(selectors[:-1])} and {selectors[-1]} are"
+                f" {'both' if len(selectors) == 2 else 'all'} active {algorithm}"
+                " selectors: one signs at a time (a rotation makes the new one active and the old"
+                " one retiring)",
+            )
+    if active["ed25519"] and not active["rsa"]:
+        problems.error(
+            at,
+            f"the ed25519 selector {active['ed25519'][0]} is active but no rsa selector is:"
+            " receivers that know only RSA would see the mail as unsigned (RFC 8463)",
+        )
 
 
 def _since(s: Reader, state: str, problems: Problems) -> str | None:

@@ -49,9 +49,12 @@ def test_a_full_rotation(inventory: Path) -> None:
     assert states(inventory) == {"s1": "active", "s2": "staged"}
     with serving(inventory) as server:
         check = dkimstate.served_by("127.0.0.1", server.port)
-        dkimstate.change(inventory, Step("example.test", "s2", "active"), check)
-    dkimstate.change(inventory, Step("example.test", "s1", "retiring"))
+        done = dkimstate.change(inventory, Step("example.test", "s2", "active"), check)
+    # The switch: one selector of an algorithm signs at a time, so s1 retires with it.
+    assert "example.test/s2: staged -> active; example.test/s1: active -> retiring" in done
     assert states(inventory) == {"s1": "retiring", "s2": "active"}
+    done = dkimstate.change(inventory, Step("example.test", "s1", "retiring"))
+    assert done == "example.test/s1 is already retiring"
     dkimstate.change(inventory, Step("example.test", "s1", "removed"))
     assert states(inventory) == {"s2": "active"}
     text = (inventory / "group_vars/all/mailstack.yml").read_text()
@@ -133,7 +136,6 @@ def test_a_retiring_selector_stays_published_for_the_delay(inventory: Path) -> N
     with serving(inventory) as server:
         check = dkimstate.served_by("127.0.0.1", server.port)
         dkimstate.change(inventory, Step("example.test", "s2", "active"), check)
-    dkimstate.change(inventory, Step("example.test", "s1", "retiring"))
     since = load(inventory).description.domains[0].dkim[0].since
     assert since is not None
     with pytest.raises(
@@ -163,3 +165,22 @@ def test_since_belongs_to_retiring_selectors(make_inventory: MakeInventory) -> N
         "mailstack_domains[0].dkim[1].since: 'yesterday' is not a date and time with its zone"
         " (ISO 8601)",
     ]
+
+
+def test_going_back_retires_the_new_one(inventory: Path) -> None:
+    """retiring -> active undoes a switch: the selector that replaced it retires in turn."""
+    dkimstate.change(inventory, Step("example.test", "s2", "staged"))
+    with serving(inventory) as server:
+        check = dkimstate.served_by("127.0.0.1", server.port)
+        dkimstate.change(inventory, Step("example.test", "s2", "active"), check)
+        dkimstate.change(inventory, Step("example.test", "s1", "active"), check)
+    assert states(inventory) == {"s1": "active", "s2": "retiring"}
+
+
+def test_a_switch_leaves_the_other_algorithm_alone(make_inventory: MakeInventory) -> None:
+    root = make_inventory(
+        [domain(dkim=[{"selector": "r1"}, {"selector": "e1", "algorithm": "ed25519"}])]
+    )
+    dkimstate.change(root, Step("example.test", "r2", "staged"))
+    dkimstate.change(root, Step("example.test", "r2", "active"))
+    assert states(root) == {"r1": "retiring", "e1": "active", "r2": "active"}

@@ -69,6 +69,16 @@ def test_a_minimal_domain_is_valid() -> None:
             "mailstack_domains[0].dkim[0].algorithm: must be one of rsa, ed25519",
         ),
         (
+            {"dkim": [{"selector": "s1"}, {"selector": "s2"}]},
+            "mailstack_domains[0].dkim: s1 and s2 are both active rsa selectors: one signs at a"
+            " time (a rotation makes the new one active and the old one retiring)",
+        ),
+        (
+            {"dkim": [{"selector": "s1", "algorithm": "ed25519"}]},
+            "mailstack_domains[0].dkim: the ed25519 selector s1 is active but no rsa selector is:"
+            " receivers that know only RSA would see the mail as unsigned (RFC 8463)",
+        ),
+        (
             {"dkim": [{"selector": "s1"}, {"selector": "s1"}]},
             "mailstack_domains[0].dkim[1].selector: s1 is listed twice"
             " (first at mailstack_domains[0].dkim[0].selector)",

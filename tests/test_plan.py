@@ -141,7 +141,14 @@ def test_dkim_keys_from_the_published_files(make_inventory: MakeInventory) -> No
 
 def test_dkim_key_problems(make_inventory: MakeInventory) -> None:
     inv = make_inventory(
-        [domain(dkim=[{"selector": "a"}, {"selector": "b"}, {"selector": "c"}, {"selector": "d"}])]
+        [
+            domain(
+                dkim=[
+                    {"selector": "a"},
+                    *({"selector": s, "state": "staged"} for s in "bcd"),
+                ]
+            )
+        ]
     )
     publish(inv, "dkim/example.test/a.pem", public_pem(ed25519_key()))  # declared rsa
     publish(inv, "dkim/example.test/b.pem", public_pem(rsa_key(1024)))

@@ -218,6 +218,25 @@ def check_authentication(r: Result, inventory: str) -> None:
     for method in ("spf=pass", "dkim=pass", "dmarc=pass"):
         expect(method in results, f"no {method} in {results}")
     r.evidence.append(f"read over IMAPS by alice: Authentication-Results: {results[:300]}")
+    # The other way: example.test signs with RSA (OpenDKIM) and Ed25519 (dkimpy-milter), and
+    # mx1.peer.test's OpenDKIM verifies each signature.
+    subject = token("auth back")
+    sent = probe("submit", EXAMPLE, "587", ALICE, BOB, subject)
+    expect(sent.get("ok") is True, f"submission failed: {sent}")
+    got = probe("read", PEER, BOB, subject)
+    expect(got.get("found") is True, f"bob never got {subject!r}")
+    results = " ".join(str(h) for h in got["authentication_results"])
+    for method in ("spf=pass", "dmarc=pass"):
+        expect(method in results, f"no {method} in {results}")
+    passed = dkim_passes(results)
+    expect(
+        passed == {"rsa-sha256": "s2025r", "ed25519-sha256": "s2025e"},
+        f"not both signatures of example.test pass: {results}",
+    )
+    r.evidence.append(
+        "read over IMAPS by bob at peer.test: spf=pass, dmarc=pass, and dkim=pass for both"
+        " signatures of example.test: rsa-sha256 (s2025r) and ed25519-sha256 (s2025e)"
+    )
 
 
 def check_forged(r: Result, inventory: str) -> None:
@@ -402,19 +421,30 @@ def check_reports(r: Result, inventory: str) -> None:
     r.evidence.extend(f"  {line}" for line in summary.strip().splitlines())
 
 
+def dkim_passes(results: str) -> dict[str, str]:
+    """The selector of each DKIM signature that passed, by algorithm, from OpenDKIM's
+    `dkim=pass (...) header.d=... header.a=ALGORITHM header.s=SELECTOR ...`."""
+    found = re.findall(
+        r"dkim=pass(?: \([^)]*\))?[^;]*?header\.a=([a-z0-9-]+) header\.s=([a-z0-9-]+)", results
+    )
+    return dict(found)
+
+
 def signed_with(r: Result, when: str) -> str:
-    """A message from alice to bob; the selector that signed it, as mx1.peer.test verified it."""
+    """A message from alice to bob; the RSA selector that signed it, as mx1.peer.test verified
+    it (example.test also signs with Ed25519, whose selector the rotation does not change)."""
     subject = token(f"dkim {when}")
     sent = probe("submit", EXAMPLE, "587", ALICE, BOB, subject)
     expect(sent.get("ok") is True, f"submission failed: {sent}")
     got = probe("read", PEER, BOB, subject)
     expect(got.get("found") is True, f"bob never got {subject!r}")
     results = " ".join(str(h) for h in got["authentication_results"])
-    # OpenDKIM writes `dkim=pass (2048-bit key; unprotected) header.d=... header.s=SELECTOR`.
-    passed = re.findall(r"dkim=pass(?: \([^)]*\))?[^;]*?header\.s=([a-z0-9-]+)", results)
-    expect(bool(passed) and "dkim=fail" not in results, f"{when}: no DKIM pass in {results}")
-    r.evidence.append(f"{when}: signed with {', '.join(passed)}, dkim=pass at mx1.peer.test")
-    return str(passed[0])
+    passed = dkim_passes(results)
+    expect("rsa-sha256" in passed and "dkim=fail" not in results, f"{when}: {results}")
+    r.evidence.append(
+        f"{when}: signed with {', '.join(passed.values())}, dkim=pass at mx1.peer.test"
+    )
+    return passed["rsa-sha256"]
 
 
 def dkim_txt(selector: str) -> str:

@@ -521,27 +521,31 @@ def dkim_signed(ca: str, records_file: str) -> None:
         "".join(str(h).split())
         for h in email.message_from_bytes(signed).get_all("DKIM-Signature", [])
     ]
-    # OpenDKIM in Debian 12 signs with RSA only: the Ed25519 key is published, not used.
-    check("it carries one DKIM signature, RSA", len(signatures) == 1, signatures)
-    fields = dict(f.split("=", 1) for f in signatures[0].split(";") if "=" in f)
+    # OpenDKIM signs with RSA, dkimpy-milter with Ed25519 (RFC 8463): one signature each.
+    tags = [
+        dict(f.split("=", 1) for f in signature.split(";") if "=" in f) for signature in signatures
+    ]
+    made = sorted((t.get("a"), t.get("s"), t.get("d")) for t in tags)
     check(
-        "made with the RSA selector of example.test",
-        (fields.get("a"), fields.get("s"), fields.get("d"))
-        == ("rsa-sha256", "s2025r", "example.test"),
-        fields,
+        "it carries two DKIM signatures: RSA (s2025r) and Ed25519 (s2025e) of example.test",
+        made
+        == [("ed25519-sha256", "s2025e", "example.test"), ("rsa-sha256", "s2025r", "example.test")],
+        made,
     )
-    check(
-        "the signature verifies against the published key",
-        dkim.DKIM(signed).verify(dnsfunc=dnsfunc),
-        signatures[0][:60],
-    )
+    for idx, t in enumerate(tags):
+        check(
+            f"the {t.get('a')} signature ({t.get('s')}) verifies against the published key",
+            dkim.DKIM(signed).verify(idx=idx, dnsfunc=dnsfunc),
+            signatures[idx][:60],
+        )
     tampered = signed.replace(b"with two lines.", b"with three lines.")
-    try:
-        still = dkim.DKIM(tampered).verify(dnsfunc=dnsfunc)
-    except dkim.ValidationError as exc:  # dkimpy may raise instead of returning False
-        still = False
-        print(f"      ({exc})")
-    check("a changed body no longer verifies (the check can fail)", not still)
+    for idx in range(len(signatures)):
+        try:
+            still = dkim.DKIM(tampered).verify(idx=idx, dnsfunc=dnsfunc)
+        except dkim.ValidationError as exc:  # dkimpy may raise instead of returning False
+            still = False
+            print(f"      ({exc})")
+        check(f"a changed body no longer verifies signature {idx} (the check can fail)", not still)
 
 
 def refused_at_data(name: str, send: Callable[[], object], klass: int, text: bytes = b"") -> None:
@@ -559,9 +563,11 @@ GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 def spam(ca: str) -> None:
     """GTUBE is refused during the SMTP dialogue; ordinary mail arrives scored and with the
-    Authentication-Results of OpenDKIM and OpenDMARC."""
+    Authentication-Results of OpenDKIM and OpenDMARC, and without those the sender forged."""
     gtube, ham = message("alice@example.test"), message("alice@example.test")
     gtube.set_content(f"{GTUBE}\n")
+    # A sender may write results under this host's name; they must not reach alice.
+    ham["Authentication-Results"] = "mx1.example.test; dmarc=pass (forged) header.from=x.test"
     with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
         smtp.starttls(context=context(ca))
         refused_at_data(
@@ -577,6 +583,11 @@ def spam(ca: str) -> None:
     check(
         "and Authentication-Results from this host",
         b"Authentication-Results: mx1.example.test" in headers,
+        headers,
+    )
+    check(
+        "but not the results the sender forged under this host's name",
+        b"(forged)" not in headers,
         headers,
     )
 
