@@ -468,6 +468,11 @@ def check_dkim_rotation(r: Result, inventory: str) -> None:
             tool("ansible-playbook"), "-i", str(copy), "ansible/lab-dns.yml"
         ]}),
     ]  # fmt: skip
+    # The lab's keys of example.test, put back at the end: a retired selector made again with
+    # a new key would not verify where resolvers still hold the old one (mx1.peer.test's does,
+    # for the record's TTL). Never reuse a selector's name for another key.
+    keys = "/etc/opendkim/keys/example.test"
+    run(EXAMPLE, "cp", "-a", keys, "/root/lab-dkim-keys")
     try:
         old = signed_with(r, "before")
         playbook(str(copy), "dkim-rotate.yml", *rotate, "-e", "dkim_rotate_retire_after=3600")
@@ -479,7 +484,8 @@ def check_dkim_rotation(r: Result, inventory: str) -> None:
         expect(signed_with(r, "after retiring") == new, f"not signed with {new}")
         r.evidence.append(f"{old} retired: removed from the description and the zone")
     finally:
-        # Back to the lab's own description: its keys (made anew where retired) and zones.
+        # Back to the lab's own description: its keys as they were, and its zones.
+        run(EXAMPLE, "sh", "-c", f"rm -rf {keys} && mv /root/lab-dkim-keys {keys}")
         real = str((Path(inventory) / "group_vars/all/mailstack.yml").resolve())
         playbook(
             inventory, "dkim-rotate-hosts.yml",

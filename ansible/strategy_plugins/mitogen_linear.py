@@ -1,0 +1,44 @@
+"""Mitogen's linear strategy, for every run of the project's playbooks (ansible.cfg).
+
+Ansible's own strategy starts a process on the host for every task, and, through podman's
+connection, which cannot pipeline, three `podman exec` (a temporary directory, the module,
+its removal). Mitogen (the `mitogen` package, pinned in constraints.txt) keeps one Python per
+host for the whole run and sends it each module: the lab's second converge goes from minutes
+to about a minute. Its strategy replaces the `podman`, `ssh` and `local` connections by its
+own; ANSIBLE_STRATEGY=linear goes back to Ansible's.
+
+One exception, play by play: a play with an async task runs under Ansible's linear strategy.
+Mitogen runs an async task in a fork of its threaded interpreter, where a module can wait
+forever on a lock that another thread held at the fork (seen with Molecule's podman driver,
+which creates its containers with async tasks). None of the project's own plays has one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.playbook.block import Block
+from ansible.plugins.strategy.linear import StrategyModule as Linear
+from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule as Mitogen
+
+__all__ = ["StrategyModule"]
+
+
+def has_async(items: list[Any]) -> bool:
+    """Whether any task of these blocks and tasks, nested at any depth, is async."""
+    for item in items:
+        if isinstance(item, Block):
+            if has_async(item.block) or has_async(item.rescue) or has_async(item.always):
+                return True
+        elif getattr(item, "async_val", 0):
+            return True
+    return False
+
+
+class StrategyModule(Mitogen):  # type: ignore[misc]
+    """Mitogen's linear strategy, or Ansible's for a play with an async task."""
+
+    def run(self, iterator: Any, play_context: Any, result: int = 0) -> Any:
+        if has_async(iterator._blocks):
+            return Linear.run(self, iterator, play_context)
+        return super().run(iterator, play_context, result)
