@@ -1,8 +1,8 @@
 """Benchmark: mail through the lab's mx1.example.test, with and without its filters.
 
 From one run on the same container (the lab must be running: make lab):
-  1. the full pipeline: Postfix with OpenDKIM, OpenDMARC and SpamAssassin's milter, into
-     Dovecot: MESSAGES messages from mx1.peer.test with Postfix's smtp-source, timed until every
+  1. the full pipeline: Postfix with dkimpy-milter, OpenDKIM, OpenDMARC and SpamAssassin's
+     milter, into Dovecot: MESSAGES messages from mx1.peer.test with Postfix's smtp-source, timed until every
      one is in alice's mailbox (none lost: the delivered count must equal the sent count);
   2. the same Postfix with no milter (smtpd_milters emptied for the run, then put back);
   3. spamc scanning the messages of run 1 straight against the same spamd, as many at once as
@@ -131,7 +131,7 @@ def main() -> None:
     full_subject = f"bench full {uuid.uuid4().hex[:8]}"
     with production_resolver():
         runs = [
-            through_postfix("Postfix + OpenDKIM + OpenDMARC + SpamAssassin", full_subject),
+            through_postfix("Postfix + dkimpy + OpenDKIM + OpenDMARC + SpamAssassin", full_subject),
             without_milters(f"bench plain {uuid.uuid4().hex[:8]}"),
             spamc_ceiling(full_subject),
         ]
