@@ -2,8 +2,9 @@
 
 From one run on the same container (the lab must be running: make lab):
   1. the full pipeline: Postfix with dkimpy-milter, OpenDKIM, OpenDMARC and SpamAssassin's
-     milter, into Dovecot: MESSAGES messages from mx1.peer.test with Postfix's smtp-source, timed until every
-     one is in alice's mailbox (none lost: the delivered count must equal the sent count);
+     milter, into Dovecot: MESSAGES messages from mx1.peer.test with Postfix's smtp-source,
+     timed until every one is in alice's mailbox (none lost: the delivered count must equal
+     the sent count);
   2. the same Postfix with no milter (smtpd_milters emptied for the run, then put back);
   3. spamc scanning the messages of run 1 straight against the same spamd, as many at once as
      spamd has children: the ceiling that filtering allows on this machine.
