@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP) ## create .venv and install the project and its tools into it
 
-lab: $(STAMP) ## start the whole lab and check it end to end (about 15 minutes)
+lab: $(STAMP) ## start the whole lab and check it end to end (about 10 minutes)
 	@bash molecule/lab/run.sh
 
 lab-check: $(STAMP) ## mailstack check of the lab's two domains (the lab must be running)
