@@ -208,24 +208,26 @@ def check_mta_sts(r: Result, inventory: str) -> None:
     )
 
 
-def check_authentication(r: Result, inventory: str) -> None:
-    subject = token("auth")
-    sent = probe("submit", PEER, "465", BOB, ALICE, subject)
+def delivered_results(via: str, port: str, sender: str, receiver: str, label: str) -> str:
+    """A message submitted on `via`:`port` by `sender` to `receiver`, read back over IMAPS at
+    the receiver's MX; the Authentication-Results it arrived with, as one string."""
+    subject = token(label)
+    sent = probe("submit", via, port, sender, receiver, subject)
     expect(sent.get("ok") is True, f"submission failed: {sent}")
-    got = probe("read", EXAMPLE, ALICE, subject)
-    expect(got.get("found") is True, f"alice never got {subject!r}")
-    results = " ".join(str(h) for h in got["authentication_results"])
+    mx = EXAMPLE if receiver.endswith("@example.test") else PEER
+    got = probe("read", mx, receiver, subject)
+    expect(got.get("found") is True, f"{receiver} never got {subject!r}")
+    return " ".join(str(h) for h in got["authentication_results"])
+
+
+def check_authentication(r: Result, inventory: str) -> None:
+    results = delivered_results(PEER, "465", BOB, ALICE, "auth")
     for method in ("spf=pass", "dkim=pass", "dmarc=pass"):
         expect(method in results, f"no {method} in {results}")
     r.evidence.append(f"read over IMAPS by alice: Authentication-Results: {results[:300]}")
     # The other way: example.test signs with RSA (OpenDKIM) and Ed25519 (dkimpy-milter), and
     # mx1.peer.test's OpenDKIM verifies each signature.
-    subject = token("auth back")
-    sent = probe("submit", EXAMPLE, "587", ALICE, BOB, subject)
-    expect(sent.get("ok") is True, f"submission failed: {sent}")
-    got = probe("read", PEER, BOB, subject)
-    expect(got.get("found") is True, f"bob never got {subject!r}")
-    results = " ".join(str(h) for h in got["authentication_results"])
+    results = delivered_results(EXAMPLE, "587", ALICE, BOB, "auth back")
     for method in ("spf=pass", "dmarc=pass"):
         expect(method in results, f"no {method} in {results}")
     passed = dkim_passes(results)
@@ -433,12 +435,7 @@ def dkim_passes(results: str) -> dict[str, str]:
 def signed_with(r: Result, when: str) -> str:
     """A message from alice to bob; the RSA selector that signed it, as mx1.peer.test verified
     it (example.test also signs with Ed25519, whose selector the rotation does not change)."""
-    subject = token(f"dkim {when}")
-    sent = probe("submit", EXAMPLE, "587", ALICE, BOB, subject)
-    expect(sent.get("ok") is True, f"submission failed: {sent}")
-    got = probe("read", PEER, BOB, subject)
-    expect(got.get("found") is True, f"bob never got {subject!r}")
-    results = " ".join(str(h) for h in got["authentication_results"])
+    results = delivered_results(EXAMPLE, "587", ALICE, BOB, f"dkim {when}")
     passed = dkim_passes(results)
     expect("rsa-sha256" in passed and "dkim=fail" not in results, f"{when}: {results}")
     r.evidence.append(
