@@ -396,9 +396,8 @@ def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
 
 
 def _one_signer_per_algorithm(at: str, dkim: list[DkimSelector], problems: Problems) -> None:
-    """One active selector per algorithm signs, and Ed25519 never alone (RFC 8463 section 4:
-    most receivers still know only RSA, and would see mail signed with Ed25519 only as
-    unsigned)."""
+    """One active selector per algorithm signs, and Ed25519 never alone (RFC 8463): most
+    receivers still know only RSA, and would see mail signed with Ed25519 only as unsigned."""
     active = {
         a: [d.selector for d in dkim if d.algorithm == a and d.state == "active"]
         for a in DKIM_ALGORITHMS
