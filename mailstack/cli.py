@@ -152,13 +152,10 @@ def _zone(args: argparse.Namespace) -> tuple[str, Plan] | None:
     return zone, plan
 
 
-def cmd_zone(args: argparse.Namespace) -> int:
+def _zone_file(args: argparse.Namespace, plan: Plan, zone: str) -> str:
+    """The zone file of one zone, with SOA and NS records when --nameserver names a server."""
     from mailstack.zonefile import Soa, render  # noqa: PLC0415
 
-    found = _zone(args)
-    if found is None:
-        return 1
-    zone, plan = found
     soa = None
     if args.nameserver:
         soa = Soa(
@@ -167,7 +164,25 @@ def cmd_zone(args: argparse.Namespace) -> int:
             serial=args.serial,
             nameservers=tuple(args.nameserver),
         )
-    sys.stdout.write(render(zone, plan.zone_records(zone), soa=soa))
+    return render(zone, plan.zone_records(zone), soa=soa)
+
+
+def cmd_zone(args: argparse.Namespace) -> int:
+    found = _zone(args)
+    if found is None:
+        return 1
+    zone, plan = found
+    sys.stdout.write(_zone_file(args, plan, zone))
+    return 0
+
+
+def cmd_zones(args: argparse.Namespace) -> int:
+    result = _plan(args, Output(sys.stderr))
+    if result is None:
+        return 1
+    _, plan = result
+    json.dump({zone: _zone_file(args, plan, zone) for zone in plan.zones}, sys.stdout, indent=2)
+    print()
     return 0
 
 
@@ -268,6 +283,63 @@ def cmd_dmarc_report(args: argparse.Namespace) -> int:
     return report_command.cmd_report(args)
 
 
+def _sub(
+    group: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help_: str,
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> argparse.ArgumentParser:
+    """A subcommand of GROUP that runs HANDLER, with the options of PARENTS."""
+    p = group.add_parser(name, help=help_, description=help_, parents=list(parents))
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _add_dns_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    inv: argparse.ArgumentParser,
+    resolver: argparse.ArgumentParser,
+) -> None:
+    """`mailstack dns plan|zone|zones|verify`."""
+    dns = commands.add_parser("dns", help="the DNS records derived from the description")
+    dns_cmds = dns.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
+    p = _sub(dns_cmds, "plan", cmd_plan, "the records that would be published", [inv, resolver])
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    zone_file = argparse.ArgumentParser(add_help=False)
+    zone_file.add_argument(
+        "--nameserver",
+        action="append",
+        metavar="NAME",
+        help="add SOA and NS records naming this server (repeat for more), to serve the file",
+    )
+    zone_file.add_argument("--hostmaster", help="SOA mailbox (default hostmaster.ZONE)")
+    zone_file.add_argument("--serial", type=int, default=1, help="SOA serial (default 1)")
+    p = _sub(
+        dns_cmds,
+        "zone",
+        cmd_zone,
+        "one zone as an RFC 1035 zone file",
+        [inv, resolver, zone_file],
+    )
+    p.add_argument("zone")
+    _sub(
+        dns_cmds,
+        "zones",
+        cmd_zones,
+        "every zone's file, as JSON: {zone: zone file}",
+        [inv, resolver, zone_file],
+    )
+    p = _sub(
+        dns_cmds, "verify", cmd_verify, "ask a zone's name server for every planned record", [inv]
+    )
+    p.add_argument("zone")
+    p.add_argument(
+        "--nameserver", required=True, metavar="NS", help="address or name of the server"
+    )
+    p.add_argument("--port", type=int, default=53)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `mailstack` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -292,20 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resolver.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
 
-    def sub(
-        group: argparse._SubParsersAction[argparse.ArgumentParser],
-        name: str,
-        handler: Callable[[argparse.Namespace], int],
-        help_: str,
-        parents: Sequence[argparse.ArgumentParser] = (),
-    ) -> argparse.ArgumentParser:
-        p = group.add_parser(name, help=help_, description=help_, parents=list(parents))
-        p.set_defaults(handler=handler)
-        return p
-
     spec = commands.add_parser("spec", help="the mail description")
     spec_cmds = spec.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
-    sub(
+    _sub(
         spec_cmds,
         "validate",
         cmd_validate,
@@ -313,32 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
         [inv, resolver],
     )
 
-    dns = commands.add_parser("dns", help="the DNS records derived from the description")
-    dns_cmds = dns.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
-    p = sub(dns_cmds, "plan", cmd_plan, "the records that would be published", [inv, resolver])
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = sub(dns_cmds, "zone", cmd_zone, "one zone as an RFC 1035 zone file", [inv, resolver])
-    p.add_argument("zone")
-    p.add_argument(
-        "--nameserver",
-        action="append",
-        metavar="NAME",
-        help="add SOA and NS records naming this server (repeat for more), to serve the file",
-    )
-    p.add_argument("--hostmaster", help="SOA mailbox (default hostmaster.ZONE)")
-    p.add_argument("--serial", type=int, default=1, help="SOA serial (default 1)")
-    p = sub(
-        dns_cmds, "verify", cmd_verify, "ask a zone's name server for every planned record", [inv]
-    )
-    p.add_argument("zone")
-    p.add_argument(
-        "--nameserver", required=True, metavar="NS", help="address or name of the server"
-    )
-    p.add_argument("--port", type=int, default=53)
+    _add_dns_commands(commands, inv, resolver)
 
     spf_ = commands.add_parser("spf", help="SPF includes and their offline cache")
     spf_cmds = spf_.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
-    p = sub(
+    p = _sub(
         spf_cmds,
         "refresh",
         cmd_spf_refresh,
@@ -350,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dkim = commands.add_parser("dkim", help="DKIM selectors and their rotation")
     dkim_cmds = dkim.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
-    p = sub(
+    p = _sub(
         dkim_cmds,
         "state",
         cmd_dkim_state,
@@ -374,14 +414,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=53)
     p.add_argument("--json", action="store_true", help="the selectors, machine-readable")
 
-    p = sub(
+    p = _sub(
         commands, "check", cmd_check, "audit a mail domain from outside: DNS, DNSSEC, DANE, TLS"
     )
     check_command.add_arguments(p)
 
     dmarc = commands.add_parser("dmarc", help="DMARC aggregate and TLS reports received")
     dmarc_cmds = dmarc.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
-    p = sub(
+    p = _sub(
         dmarc_cmds,
         "report",
         cmd_dmarc_report,

@@ -87,6 +87,17 @@ def test_zone_file_parses_back_to_the_plan(lab: str) -> None:
         assert parse(result.stdout, zone) == expected
 
 
+def test_zones_gives_each_zone_file_as_zone_gives_it(lab: str) -> None:
+    ns = ["--nameserver", "dns.lab.test.", "--serial", "7"]
+    result = mailstack("dns", "zones", "-i", lab, *ns)
+    assert result.returncode == 0, result.stderr
+    files = json.loads(result.stdout)
+    assert list(files) == ["example.test", "peer.test"]
+    for zone, text in files.items():
+        assert text == mailstack("dns", "zone", "-i", lab, zone, *ns).stdout
+        assert f"{zone}.\t300\tIN\tSOA\tdns.lab.test. hostmaster.{zone}. 7 " in text
+
+
 def test_zone_of_another_domain_is_refused(lab: str) -> None:
     result = mailstack("dns", "zone", "-i", lab, "other.test")
     assert result.returncode == 1
