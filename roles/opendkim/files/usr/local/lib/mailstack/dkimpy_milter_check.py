@@ -1,21 +1,27 @@
 #!/usr/bin/python3
 """Check dkimpy-milter's configuration before it is used (it has no check mode of its own).
 
-    dkimpy_milter_check.py /etc/dkimpy-milter/dkimpy-milter.conf
+    dkimpy_milter_check.py [--staged DIR] /etc/dkimpy-milter/dkimpy-milter.conf
 
 The file is read by dkimpy-milter's own parser, as the milter will read it; then each key of
 its Ed25519 key table signs a message, and the signature must verify against the public half
 beside the key (<selector>.pem, the key the inventory publishes in DNS). Exit 1 with every
 problem found, else 0 with what would sign.
 
+With --staged, the files are checked before they are put in place: the configuration and the
+tables it names in its own directory are read from DIR, where they wait to be copied.
+
 Managed by mailstack (role opendkim).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import dkim
 from cryptography.hazmat.primitives import serialization
@@ -62,8 +68,22 @@ def check_key(name: str, entry: list[str], path: str) -> str | None:
     return None
 
 
-def main(path: str) -> int:
-    conf = config._processConfigFile(filename=path)  # dkimpy-milter's own reader
+def read_config(path: str, staged: str | None) -> dict[str, Any]:
+    """The configuration as dkimpy-milter reads it, from the staging directory if one is given."""
+    if staged is None:
+        conf: dict[str, Any] = config._processConfigFile(filename=path)  # its own reader
+        return conf
+    installed = str(Path(path).parent) + "/"
+    text = (Path(staged) / Path(path).name).read_text()
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as copy:
+        copy.write(text.replace(installed, str(Path(staged)) + "/"))
+        copy.flush()
+        staged_conf: dict[str, Any] = config._processConfigFile(filename=copy.name)
+        return staged_conf
+
+
+def main(path: str, staged: str | None = None) -> int:
+    conf = read_config(path, staged)
     problems = []
     if conf.get("Mode") != "s":
         problems.append(f"Mode is {conf.get('Mode')!r}: OpenDKIM verifies, this one only signs")
@@ -95,4 +115,8 @@ def main(path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    parser = argparse.ArgumentParser(description="check dkimpy-milter's configuration and keys")
+    parser.add_argument("--staged", metavar="DIR", help="read the files from this directory")
+    parser.add_argument("config")
+    args = parser.parse_args()
+    sys.exit(main(args.config, args.staged))
