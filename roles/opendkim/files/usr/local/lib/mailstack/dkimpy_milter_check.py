@@ -68,18 +68,22 @@ def check_key(name: str, entry: list[str], path: str) -> str | None:
     return None
 
 
+def parse(path: str) -> dict[str, Any]:
+    """The configuration file as dkimpy-milter itself reads it."""
+    conf: dict[str, Any] = config._processConfigFile(filename=path)
+    return conf
+
+
 def read_config(path: str, staged: str | None) -> dict[str, Any]:
-    """The configuration as dkimpy-milter reads it, from the staging directory if one is given."""
+    """The configuration at PATH, or its staged copy in STAGED with the files beside it."""
     if staged is None:
-        conf: dict[str, Any] = config._processConfigFile(filename=path)  # its own reader
-        return conf
+        return parse(path)
     installed = str(Path(path).parent) + "/"
     text = (Path(staged) / Path(path).name).read_text()
     with tempfile.NamedTemporaryFile("w", suffix=".conf") as copy:
         copy.write(text.replace(installed, str(Path(staged)) + "/"))
         copy.flush()
-        staged_conf: dict[str, Any] = config._processConfigFile(filename=copy.name)
-        return staged_conf
+        return parse(copy.name)
 
 
 def main(path: str, staged: str | None = None) -> int:
