@@ -15,9 +15,10 @@ With --stamp FILE and --keys DIR, a check that passes writes FILE: a digest of t
 checked (every file of the staged directory and of the key directory DIR), of this program
 and of the versions of dkimpy and dkimpy-milter. When FILE holds the digest of what is there
 now, what was checked has not changed: the check says so and passes without importing
-dkimpy (a third of a second). A failed check writes no stamp, so it is never skipped; every
-key of the table must then lie in DIR, or the check fails. That is why dkimpy, dkimpy-milter and
-cryptography are imported where they are used, not at the top.
+dkimpy (a third of a second). A failed check writes no stamp, so it is never skipped. With
+--keys, every key of the table must lie in DIR, which the stamp covers, or the check fails.
+dkimpy, dkimpy-milter and cryptography are imported where they are used, not at the top, so
+that a stamped check never loads them.
 
 Managed by mailstack (role opendkim).
 """
