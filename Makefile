@@ -52,7 +52,7 @@ lab-check: $(STAMP) ## mailstack check of the lab's two domains (the lab must be
 	bash molecule/lab/audit.sh peer.test
 
 lab-down: $(STAMP) ## remove the lab's containers
-	ansible-playbook -i inventories/lab ansible/lab-down.yml
+	ansible-playbook -i inventories/lab ansible/lab/lab-down.yml
 
 test-fast: lint unit ## lint and unit tests (under 2 minutes)
 

@@ -8,7 +8,7 @@ it; a plain-text scheme is refused) or a password encrypted with ansible-vault, 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mailstack.fields import Reader, first_time, is_address, is_local_part
 from mailstack.problems import Problems
@@ -20,7 +20,14 @@ _QUOTA = re.compile(r"^[1-9][0-9]{0,5}[KMGT]$")
 
 
 class Vaulted:
-    """A value encrypted with ansible-vault (`!vault`): mailstack never decrypts it."""
+    """A value encrypted with ansible-vault (`!vault`): mailstack never decrypts it. `secret` is
+    the value as Ansible holds it (decrypted by Ansible alone, when a template reads it), kept
+    only to hand it on to the one role that hashes passwords; it is never shown."""
+
+    __slots__ = ("secret",)
+
+    def __init__(self, secret: object = None) -> None:
+        self.secret = secret
 
     def __repr__(self) -> str:
         return "Vaulted()"
@@ -32,6 +39,8 @@ class Mailbox:
     # The hash, or None when the password is vaulted (hashed by the dovecot role).
     password_hash: str | None
     quota: str | None = None
+    # The vaulted password, when there is one (never compared or shown).
+    password: Vaulted | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ def read(r: Reader, problems: Problems) -> Accounts:
     for i, item in enumerate(r.items("mailboxes")):
         m = Reader(item, f"{r.at('mailboxes')}[{i}]", problems)
         name = _local(m, seen, problems)
+        vaulted = m.data.get("password")
         password = _password(m, problems)
         quota = m.text("quota")
         m.done()
@@ -61,7 +71,8 @@ def read(r: Reader, problems: Problems) -> Accounts:
             problems.error(m.at("quota"), f"{quota!r} is not a size such as 500M or 2G")
             quota = None
         if name and password is not None:
-            mailboxes.append(Mailbox(name, password or None, quota))
+            secret = vaulted if isinstance(vaulted, Vaulted) else None
+            mailboxes.append(Mailbox(name, password or None, quota, secret))
     aliases = []
     for i, item in enumerate(r.items("aliases")):
         a = Reader(item, f"{r.at('aliases')}[{i}]", problems)

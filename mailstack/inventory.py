@@ -9,6 +9,7 @@ files, so what mailstack plans is what the playbooks see.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,12 @@ class Inventory:
 
 def plain(value: Any) -> Any:
     """Ansible's tagged strings, lists and mappings as plain Python values; a vaulted value
-    (`!vault`) as Vaulted, never decrypted."""
-    from ansible.parsing.vault import EncryptedString  # noqa: PLC0415 (slow import)
+    (`!vault`, still encrypted or already decrypted by Ansible's templating) as Vaulted, which
+    holds it as Ansible gave it."""
+    from ansible.parsing.vault import VaultHelper  # noqa: PLC0415 (slow import)
 
-    if isinstance(value, EncryptedString):
-        return Vaulted()
+    if VaultHelper.get_ciphertext(value, with_tags=False) is not None:
+        return Vaulted(value)
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -73,29 +75,48 @@ def read_vars(path: Path) -> tuple[Any, dict[str, dict[str, Any]], set[str]]:
     hosts = sorted(group.get_hosts(), key=lambda h: h.name) if group else []
     gateway_group = inventory.groups.get(GATEWAY_GROUP)
     gateways = sorted(gateway_group.get_hosts(), key=lambda h: h.name) if gateway_group else []
+    per_host = {h.name: variables.get_vars(host=h) for h in [*hosts, *gateways]}
+    return description_vars(per_host, [h.name for h in hosts], [g.name for g in gateways])
+
+
+def description_vars(
+    per_host: Mapping[str, Mapping[str, Any]], mail: Sequence[str], gateways: Sequence[str]
+) -> tuple[Any, dict[str, dict[str, Any]], set[str]]:
+    """What the description is made of, from each host's variables as Ansible sees them:
+    `mailstack_domains` (the same for all hosts: group_vars/all), the addresses of the mail
+    hosts (`mail`) and of the gateways (`gateways`), and the gateways' names."""
     domains: Any = None
     host_vars: dict[str, dict[str, Any]] = {}
-    for host in [*hosts, *(g for g in gateways if g not in hosts)]:
-        hv = variables.get_vars(host=host)
-        host_vars[host.name] = {k: plain(hv[k]) for k in HOST_VARS if k in hv}
+    for name in [*mail, *(g for g in gateways if g not in mail)]:
+        hv = per_host[name]
+        host_vars[name] = {k: plain(hv[k]) for k in HOST_VARS if k in hv}
         if domains is None and "mailstack_domains" in hv:
             domains = plain(hv["mailstack_domains"])
-    return domains, host_vars, {g.name for g in gateways}
+    return domains, host_vars, set(gateways)
 
 
-def load(path: Path) -> Inventory:
-    """The validated description of the inventory at `path`; DescriptionError lists errors."""
+def describe(
+    where: str, domains: Any, hosts: dict[str, dict[str, Any]], gateways: set[str]
+) -> tuple[Description, Problems]:
+    """The validated description made of `description_vars`' parts; DescriptionError lists
+    the errors. `where` names the inventory in messages."""
     problems = Problems()
-    if not path.is_dir():
-        problems.error(str(path), "is not an inventory directory")
-        raise DescriptionError(problems)
-    domains, hosts, gateways = read_vars(path)
     if not set(hosts) - gateways:
-        problems.error(f"{path}: groups.{MAIL_GROUP}", "has no host: the description needs one")
+        problems.error(f"{where}: groups.{MAIL_GROUP}", "has no host: the description needs one")
     if domains is None:
-        problems.error("mailstack_domains", f"is not set for the hosts of {path} (group_vars/all)")
+        problems.error("mailstack_domains", f"is not set for the hosts of {where} (group_vars/all)")
         raise DescriptionError(problems)
     description = read(domains, hosts, problems, gateways)
     if problems.errors:
         raise DescriptionError(problems)
+    return description, problems
+
+
+def load(path: Path) -> Inventory:
+    """The validated description of the inventory at `path`; DescriptionError lists errors."""
+    if not path.is_dir():
+        problems = Problems()
+        problems.error(str(path), "is not an inventory directory")
+        raise DescriptionError(problems)
+    description, problems = describe(str(path), *read_vars(path))
     return Inventory(path, description, problems)

@@ -25,6 +25,9 @@ SPF_ALL = {"fail": "-", "softfail": "~", "neutral": "?"}
 SPF_MECHANISMS = ("a", "mx", "ip4", "ip6", "include")
 DKIM_ALGORITHMS = ("rsa", "ed25519")
 DKIM_STATES = ("staged", "active", "retiring")
+# The defaults of a selector that says nothing more than its name.
+DKIM_DEFAULT_ALGORITHM = "rsa"
+DKIM_DEFAULT_STATE = "active"
 STS_MODES = ("enforce", "testing", "none")
 # RFC 6186 and RFC 8314 services, with their ports.
 SERVICES = {
@@ -146,6 +149,12 @@ class Domain:
     # Behind gateways: the mail host (group `mail`) the gateways relay the domain's mail to.
     backend: str | None = None
 
+    @property
+    def sts_patterns(self) -> tuple[str, ...]:
+        """The MX patterns of the domain's MTA-STS policy: those it names, else its MX hosts."""
+        named = self.mta_sts.mx if self.mta_sts is not None else ()
+        return named or tuple(m.host for m in self.mx)
+
 
 @dataclass(frozen=True)
 class Description:
@@ -161,6 +170,26 @@ class Description:
             if host.name == name:
                 return host
         return None
+
+    # -- who does what for a domain: the one place the topology is worked out -------------
+    def gateways(self, domain: Domain) -> tuple[str, ...]:
+        """The domain's MX hosts that are gateways (group `pmg`), in MX order."""
+        return tuple(m.host for m in domain.mx if (h := self.host(m.host)) and h.gateway)
+
+    def stores(self, domain: Domain) -> tuple[str, ...]:
+        """The mail hosts that receive and keep the domain's mail: its backend when it is
+        behind gateways, else its MX hosts that are ours and not gateways."""
+        if domain.backend is not None:
+            return (domain.backend,)
+        return tuple(m.host for m in domain.mx if (h := self.host(m.host)) and not h.gateway)
+
+    def policy_host(self, domain: Domain) -> str | None:
+        """The mail host that serves the domain's MTA-STS policy over HTTPS: the one it names,
+        else its first MX that is a mail host (a gateway serves no HTTPS), else its backend."""
+        if domain.mta_sts is None:
+            return None
+        name = domain.mta_sts.host or next(iter(self.stores(domain)), None)
+        return name if name is not None and self.host(name) is not None else None
 
 
 def parse(
@@ -381,8 +410,8 @@ def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
     for i, item in enumerate(r.items("dkim")):
         s = Reader(item, f"{r.at('dkim')}[{i}]", problems)
         selector = s.text("selector", required=True)
-        algorithm = s.text("algorithm", "rsa", choices=DKIM_ALGORITHMS) or "rsa"
-        state = s.text("state", "active", choices=DKIM_STATES) or "active"
+        algorithm = s.text("algorithm", DKIM_DEFAULT_ALGORITHM, choices=DKIM_ALGORITHMS)
+        state = s.text("state", DKIM_DEFAULT_STATE, choices=DKIM_STATES)
         since = _since(s, state, problems)
         s.done()
         if selector is None:
@@ -390,7 +419,14 @@ def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
         if not is_labels(selector, host=True):
             problems.error(s.at("selector"), f"{selector!r} is not a selector (lower-case labels)")
         elif first_time(selector, s.at("selector"), seen, problems):
-            out.append(DkimSelector(selector, algorithm, state, since))
+            out.append(
+                DkimSelector(
+                    selector,
+                    algorithm or DKIM_DEFAULT_ALGORITHM,
+                    state or DKIM_DEFAULT_STATE,
+                    since,
+                )
+            )
     _one_signer_per_algorithm(r.at("dkim"), out, problems)
     return tuple(out)
 
@@ -584,9 +620,8 @@ def _cross_checks(description: Description, problems: Problems) -> None:
                 problems.error(f"{domain.path}.{key}", f"{target} is not a host of the mail group")
         _gateway_checks(description, domain, names, problems)
         if domain.mta_sts is not None and domain.mx:
-            patterns = domain.mta_sts.mx or tuple(m.host for m in domain.mx)
             for i, mx in enumerate(domain.mx):
-                if not any(sts_match(p, mx.host) for p in patterns):
+                if not any(sts_match(p, mx.host) for p in domain.sts_patterns):
                     problems.error(
                         f"{domain.path}.mta_sts.mx",
                         f"no pattern covers the MX {mx.host} (mx[{i}]): senders would refuse it",
@@ -597,7 +632,7 @@ def _gateway_checks(
     description: Description, domain: Domain, mail_hosts: set[str], problems: Problems
 ) -> None:
     """A domain whose MX are gateways names its backend, a mail host; no other does."""
-    gateways = [m.host for m in domain.mx if (h := description.host(m.host)) and h.gateway]
+    gateways = description.gateways(domain)
     at = f"{domain.path}.backend"
     if domain.backend is not None and domain.backend not in mail_hosts:
         problems.error(at, f"{domain.backend} is not a host of the mail group")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from mailstack.model import Domain
+
 ID_LENGTH = 20
 
 
@@ -12,6 +14,12 @@ def policy(mode: str, mx: Sequence[str], max_age: int) -> str:
     """The policy served at https://mta-sts.<domain>/.well-known/mta-sts.txt (CRLF lines)."""
     lines = ["version: STSv1", f"mode: {mode}", *(f"mx: {m}" for m in mx), f"max_age: {max_age}"]
     return "\r\n".join(lines) + "\r\n"
+
+
+def policy_of(domain: Domain) -> str | None:
+    """The domain's policy text, or None when it publishes none."""
+    sts = domain.mta_sts
+    return None if sts is None else policy(sts.mode, domain.sts_patterns, sts.max_age)
 
 
 def policy_id(text: str) -> str:

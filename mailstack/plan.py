@@ -173,17 +173,12 @@ class _Builder:
                 )
 
     def mta_sts(self, d: Domain) -> None:
-        sts = d.mta_sts
-        if sts is None:
+        text = mtasts.policy_of(d)
+        if text is None:
             return
-        patterns = sts.mx or tuple(m.host for m in d.mx)
-        text = mtasts.policy(sts.mode, patterns, sts.max_age)
         self.result.policies[d.name] = text
         self.add_txt(f"_mta-sts.{d.name}", mtasts.txt_value(text), d.ttl, "mta-sts")
-        # The policy is served over HTTPS by a mail host: a gateway (PMG) serves none, so
-        # behind gateways the default is the domain's backend.
-        ours = (m.host for m in d.mx if (h := self.d.host(m.host)) and not h.gateway)
-        host_name = sts.host or next(ours, None) or d.backend
+        host_name = self.d.policy_host(d)
         host = self.d.host(host_name) if host_name else None
         if host is None:
             self.problems.error(

@@ -1,4 +1,4 @@
-"""The Jinja filters of mailstack's playbooks (ansible/filter_plugins)."""
+"""The Jinja filters of the lab's playbooks (ansible/lab/filter_plugins)."""
 
 from __future__ import annotations
 
@@ -7,52 +7,10 @@ import pytest
 from tests.conftest import load_file
 
 filters = (
-    load_file("ansible/filter_plugins/mailstack_hosts.py", "mailstack_hosts")
+    load_file("ansible/lab/filter_plugins/lab_network.py", "lab_network")
     .FilterModule()
     .filters()
 )
-
-DOMAINS = [
-    {"name": "example.test", "mx": [{"host": "mx1.example.test"}, {"host": "mx2.example.test"}]},
-    {"name": "peer.test", "mx": [{"host": "mx1.peer.test"}]},
-    {"name": "noreply.example.test", "parked": True},
-    {"name": "old.example.test", "mx": None},
-]
-
-
-def test_a_host_serves_the_domains_that_name_it_as_mx() -> None:
-    served = filters["served_by"](DOMAINS, "mx2.example.test")
-    assert [d["name"] for d in served] == ["example.test"]
-    assert [d["name"] for d in filters["served_by"](DOMAINS, "mx1.peer.test")] == ["peer.test"]
-
-
-def test_a_backend_serves_the_domains_behind_its_gateways() -> None:
-    domains = [
-        *DOMAINS,
-        {"name": "edge.test", "mx": [{"host": "pmg1.edge.test"}], "backend": "mx1.peer.test"},
-    ]
-    served = filters["served_by"](domains, "mx1.peer.test")
-    assert [d["name"] for d in served] == ["peer.test", "edge.test"]
-    assert [d["name"] for d in filters["served_by"](domains, "pmg1.edge.test")] == ["edge.test"]
-
-
-def test_a_backend_takes_mail_from_its_gateways_alone() -> None:
-    domains = [
-        {"name": "edge.test", "mx": [{"host": "pmg1.edge.test"}], "backend": "mx1.edge.test"},
-        {"name": "peer.test", "mx": [{"host": "mx1.peer.test"}]},
-    ]
-    hostvars = {"pmg1.edge.test": {"mailstack_ipv4": "192.0.2.1", "mailstack_ipv6": "2001:db8::1"}}
-    gateways_of = filters["gateways_of"]
-    assert gateways_of(domains, "mx1.edge.test", hostvars) == ["192.0.2.1", "2001:db8::1"]
-    # A host that is also a public MX must take mail from anyone.
-    both = [*domains, {"name": "own.test", "mx": [{"host": "mx1.edge.test"}]}]
-    assert gateways_of(both, "mx1.edge.test", hostvars) == []
-    assert gateways_of(domains, "mx1.peer.test", hostvars) == []
-
-
-def test_a_host_named_by_no_domain_serves_none() -> None:
-    assert filters["served_by"](DOMAINS, "dns.lab.test") == []
-
 
 def test_reverse_zones_of_the_lab_networks_end_where_the_prefix_does() -> None:
     assert filters["reverse_zone"]("10.231.0.0/24") == "0.231.10.in-addr.arpa"

@@ -64,7 +64,7 @@ def run_role(
 FIRST_CHANGE = {
     "common": "Install the base packages",
     "tls": "Install certbot",
-    "pebble": "Install Pebble",
+    "lab_pebble": "Install Pebble",
     "postfix": "Install Postfix",
     "dovecot": "Install Dovecot",
     "opendkim": "Install OpenDKIM",
@@ -111,7 +111,7 @@ FIRST_CHANGE = {
             "tls__renew_before_days",
             "",
         ),
-        ("pebble", {"pebble__port": "high"}, "pebble__port", ""),
+        ("lab_pebble", {"lab_pebble__port": "high"}, "lab_pebble__port", ""),
         (
             "common",
             {"common__fqdn": "mx1.example.test", "common__resolver_forward": ["resolver.lan"]},

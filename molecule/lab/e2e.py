@@ -328,7 +328,7 @@ def check_rollover(r: Result, inventory: str) -> None:
     expect(presented_key() == following, "mx1.example.test does not present the former next key")
     r.evidence.append(f"after: mx1.example.test presents {following[:16]}... (the former next key)")
     exchange(r, BOB, PEER, ALICE, EXAMPLE)
-    playbook(inventory, "lab-dns.yml", "-e", "lab_dns_zones_only=true")
+    playbook(inventory, "lab/lab-dns.yml", "-e", "lab_dns_zones_only=true")
     newest = tlsa_data((published / "next.pem").read_bytes())
     expect(
         newest in served_tlsa("10.231.0.2") and current not in served_tlsa("10.231.0.2"),
@@ -462,7 +462,7 @@ def check_dkim_rotation(r: Result, inventory: str) -> None:
         "-e", f"dkim_rotate_selector={new}",
         "-e", "dkim_rotate_nameserver=10.231.0.2",
         "-e", json.dumps({"dkim_rotate_publish": [
-            tool("ansible-playbook"), "-i", str(copy), "ansible/lab-dns.yml",
+            tool("ansible-playbook"), "-i", str(copy), "ansible/lab/lab-dns.yml",
             "-e", "lab_dns_zones_only=true",
         ]}),
     ]  # fmt: skip
@@ -489,7 +489,7 @@ def check_dkim_rotation(r: Result, inventory: str) -> None:
             inventory, "dkim-rotate-hosts.yml",
             "-e", "dkim_rotate_domain=example.test", "-e", f"dkim_rotate_file={real}",
         )  # fmt: skip
-        playbook(inventory, "lab-dns.yml", "-e", "lab_dns_zones_only=true")
+        playbook(inventory, "lab/lab-dns.yml", "-e", "lab_dns_zones_only=true")
         shutil.rmtree(work)
     expect(signed_with(r, "back to the lab's description") == old, f"not signed with {old}")
 

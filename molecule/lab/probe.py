@@ -9,7 +9,7 @@ client container and runs it there). Each command prints one JSON object.
     probe.py tamper NAME ADDRESS                    serve Knot's answers with NAME's A record
                                                     replaced by ADDRESS on 127.0.0.1:5300
 
-The mailbox passwords come from /root/lab-accounts.json, written by ansible/lab.yml.
+The mailbox passwords come from /root/lab-accounts.json, written by ansible/lab/lab.yml.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make lab: the lab from bare containers, measured. In order: the platform (podman, the base
 # image, the lab's network, the package cache); the lab's containers removed and started anew
-# (LAB_KEEP=1 keeps running ones); ansible/lab.yml, the cold converge; the same again, which must
+# (LAB_KEEP=1 keeps running ones); ansible/lab/lab.yml, the cold converge; the same again, which must
 # change nothing; the end-to-end checks (e2e.py). Prints the report and the times, and keeps
 # them in .cache/reports/lab.txt. Exit 0 only when all of it passes.
 set -uo pipefail
@@ -14,7 +14,7 @@ if [ ! -t 1 ]; then export NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0; f
 
 bash molecule/platform/setup.sh || exit 1
 if [ -z "${LAB_KEEP:-}" ]; then
-  ansible-playbook -i "$INVENTORY" ansible/lab-down.yml >/dev/null || exit 1
+  ansible-playbook -i "$INVENTORY" ansible/lab/lab-down.yml >/dev/null || exit 1
   kind="cold, from bare containers"
 else
   kind="containers kept (LAB_KEEP=1)"
@@ -36,14 +36,14 @@ speed0=$(speed)
 # converge LOG: runs lab.yml; prints its time in seconds and the hosts' total of changed tasks.
 converge() {
   local t0=$SECONDS
-  ansible-playbook -i "$INVENTORY" ansible/lab.yml >"$1" 2>&1
+  ansible-playbook -i "$INVENTORY" ansible/lab/lab.yml >"$1" 2>&1
   local rc=$?
   local changed
   changed=$(awk '/^PLAY RECAP/{r=1;next} r && /changed=/{sub(/.*changed=/,"");sub(/ .*/,"");s+=$0} END{print s+0}' "$1")
   echo "$((SECONDS - t0)) $changed $rc"
 }
 
-echo "lab: converging ansible/lab.yml ($kind); log in .cache/reports/lab-converge.log"
+echo "lab: converging ansible/lab/lab.yml ($kind); log in .cache/reports/lab-converge.log"
 read -r t1 c1 rc1 < <(converge .cache/reports/lab-converge.log)
 if [ "$rc1" -ne 0 ]; then
   tail -n 40 .cache/reports/lab-converge.log

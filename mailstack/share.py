@@ -1,0 +1,143 @@
+"""Each host's share of the mail description: what the roles of that host receive.
+
+The model (`mailstack.model`) is the only reader of the description; this module turns its
+validated, defaulted `Description` into plain data for one host: the domains whose mail it
+keeps and their accounts, their DKIM selectors with every default filled in, the MTA-STS
+policies it serves, the names of its
+certificate, the gateways allowed on its port 25, and, for a gateway (Proxmox Mail Gateway),
+what it relays and where to. Playbooks read it through the `mailstack_share` filter
+(ansible/filter_plugins/mailstack_share.py); roles take it as their input and never look at
+`mailstack_domains` themselves.
+
+Passwords are not in the share: `mailboxes` gives them, for the dovecot role alone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from mailstack import mtasts
+from mailstack.accounts import Accounts
+from mailstack.model import Description, Domain
+
+# What the gateway's objects say they were made by (PMG's comment field).
+COMMENT = "mailstack"
+
+
+def of(description: Description, host: str) -> dict[str, Any]:
+    """The share of `host` (a name of the description's hosts)."""
+    served = [d for d in description.domains if host in description.stores(d)]
+    policies = [d for d in description.domains if description.policy_host(d) == host]
+    return {
+        "host": host,
+        "domains": [_domain(description, d) for d in served],
+        "dkim": [
+            {"domain": d.name, "selector": s.selector, "algorithm": s.algorithm, "state": s.state}
+            for d in served
+            for s in d.dkim
+        ],
+        "postmaster": f"postmaster@{served[0].name if served else host}",
+        "inbound_clients": _inbound_clients(description, served),
+        "mta_sts": [_policy(d, host) for d in policies],
+        "tls_names": [host, *(f"mta-sts.{d.name}" for d in policies)],
+        "gateway": _gateway(description, host),
+    }
+
+
+def mailboxes(description: Description, host: str) -> list[dict[str, Any]]:
+    """The mailboxes `host` keeps, each with its hash or its vaulted password (as Ansible
+    holds it): the dovecot role's input, and the only one that carries passwords."""
+    out = []
+    for domain in description.domains:
+        if host not in description.stores(domain):
+            continue
+        for mailbox in domain.accounts.mailboxes:
+            entry: dict[str, Any] = {
+                "address": f"{mailbox.name}@{domain.name}",
+                "quota": mailbox.quota,
+                "password_hash": mailbox.password_hash,
+            }
+            if mailbox.password is not None:
+                entry["password"] = mailbox.password.secret
+            out.append(entry)
+    return out
+
+
+def _domain(description: Description, d: Domain) -> dict[str, Any]:
+    return {
+        "name": d.name,
+        "zone": d.zone,
+        "gateways": list(description.gateways(d)),
+        **_accounts(d.name, d.accounts),
+    }
+
+
+def _accounts(name: str, accounts: Accounts) -> dict[str, Any]:
+    return {
+        "mailboxes": [
+            {"name": m.name, "address": f"{m.name}@{name}", "quota": m.quota}
+            for m in accounts.mailboxes
+        ],
+        "aliases": [
+            {"name": a.name, "address": f"{a.name}@{name}", "to": list(a.to)}
+            for a in accounts.aliases
+        ],
+        "catch_all": accounts.catch_all,
+    }
+
+
+def _inbound_clients(description: Description, served: list[Domain]) -> list[str]:
+    """The addresses of the gateways in front of the host when every domain it keeps is
+    behind gateways, so that its port 25 takes mail from them alone; else none."""
+    if not served or any(not description.gateways(d) for d in served):
+        return []
+    names = sorted({g for d in served for g in description.gateways(d)})
+    return [str(a) for name in names for a in _addresses(description, name)]
+
+
+def _policy(d: Domain, host: str) -> dict[str, Any]:
+    text = mtasts.policy_of(d) or ""
+    return {"domain": d.name, "policy": text, "id": mtasts.policy_id(text), "host": host}
+
+
+def _gateway(description: Description, host: str) -> dict[str, Any]:
+    """What a gateway relays: its relay domains, a transport for each to the domain's backend
+    (no MX lookup), the backends' addresses as trusted networks (they send their outbound
+    mail through it), and the domains that list each DKIM selector (PMG signs with one)."""
+    relayed = [d for d in description.domains if host in description.gateways(d)]
+    backends = sorted({d.backend for d in relayed if d.backend is not None})
+    selectors: dict[str, list[dict[str, str]]] = {}
+    for d in relayed:
+        for s in d.dkim:
+            selectors.setdefault(s.selector, []).append({"domain": d.name, "comment": COMMENT})
+    return {
+        "relay_domains": [{"domain": d.name, "comment": COMMENT} for d in relayed],
+        "transports": [
+            {
+                "domain": d.name,
+                "host": d.backend,
+                "port": 25,
+                "use_mx": False,
+                "protocol": "smtp",
+                "comment": COMMENT,
+            }
+            for d in relayed
+            if d.backend is not None
+        ],
+        "networks": [
+            {"cidr": f"{a}/{a.max_prefixlen}", "comment": backend}
+            for backend in backends
+            for a in _addresses(description, backend)
+        ],
+        "dkim_domains": selectors,
+    }
+
+
+def _addresses(
+    description: Description, name: str
+) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    host = description.host(name)
+    if host is None:
+        return []
+    return [a for a in (host.ipv4, host.ipv6) if a is not None]
