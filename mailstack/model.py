@@ -411,7 +411,7 @@ def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
         s = Reader(item, f"{r.at('dkim')}[{i}]", problems)
         selector = s.text("selector", required=True)
         algorithm = s.text("algorithm", DKIM_DEFAULT_ALGORITHM, choices=DKIM_ALGORITHMS)
-        state = s.text("state", DKIM_DEFAULT_STATE, choices=DKIM_STATES)
+        state = s.text("state", DKIM_DEFAULT_STATE, choices=DKIM_STATES) or DKIM_DEFAULT_STATE
         since = _since(s, state, problems)
         s.done()
         if selector is None:
@@ -423,7 +423,7 @@ def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
                 DkimSelector(
                     selector,
                     algorithm or DKIM_DEFAULT_ALGORITHM,
-                    state or DKIM_DEFAULT_STATE,
+                    state,
                     since,
                 )
             )

@@ -72,7 +72,7 @@ def main() -> int:
     inventory = InventoryManager(loader=loader, sources=[args.inventory])
     variables = VariableManager(loader=loader, inventory=inventory)
     # What ansible-playbook's task queue does, so that templates see `hostvars`.
-    variables._hostvars = HostVars(inventory, variables, loader)  # noqa: SLF001
+    variables._hostvars = HostVars(inventory, variables, loader)
     site = loader.load_from_file(str(SITE), trusted_as_template=True)
     share_task = next(t for t in site[0]["tasks"] if "ansible.builtin.set_fact" in t)
     share_expr = share_task["ansible.builtin.set_fact"]["mailstack_share"]

@@ -7,10 +7,9 @@ import pytest
 from tests.conftest import load_file
 
 filters = (
-    load_file("ansible/lab/filter_plugins/lab_network.py", "lab_network")
-    .FilterModule()
-    .filters()
+    load_file("ansible/lab/filter_plugins/lab_network.py", "lab_network").FilterModule().filters()
 )
+
 
 def test_reverse_zones_of_the_lab_networks_end_where_the_prefix_does() -> None:
     assert filters["reverse_zone"]("10.231.0.0/24") == "0.231.10.in-addr.arpa"

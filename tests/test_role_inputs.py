@@ -142,19 +142,18 @@ FIRST_CHANGE = {
         ("dovecot", {"dovecot__quota": "2 GB"}, "dovecot__quota", "is not a size"),
         (
             "opendkim",
-            {"opendkim__domains": [{"name": "example.test", "dkim": [{"selector": "S_1"}]}]},
-            "dkim of example.test",
-            "must be a lower-case DNS label",
-        ),
-        (
-            "opendkim",
             {
-                "opendkim__domains": [
-                    {"name": "example.test", "dkim": [{"selector": "s1", "algorithm": "dsa"}]}
+                "opendkim__keys": [
+                    {
+                        "domain": "example.test",
+                        "selector": "s1",
+                        "algorithm": "dsa",
+                        "state": "active",
+                    }
                 ]
             },
-            "dkim of example.test",
-            "the algorithm rsa or ed25519",
+            "opendkim__keys",
+            "must be one of: rsa, ed25519",
         ),
         ("opendkim", {"opendkim__rsa_bits": 1024}, "opendkim__rsa_bits", "2048"),
         (

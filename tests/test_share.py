@@ -34,13 +34,13 @@ HOSTS = {
     "mx1.peer.test": {"mailstack_ipv4": "192.0.2.20"},
     "pmg1.edge.test": {"mailstack_ipv4": "192.0.2.1", "mailstack_ipv6": "2001:db8::1"},
 }
-EDGE = {
+EDGE: dict[str, Any] = {
     "name": "edge.test",
     "mx": [{"host": "pmg1.edge.test"}],
     "backend": "mx1.peer.test",
     "dkim": [{"selector": "mailgw"}],
 }
-DOMAINS = [
+DOMAINS: list[dict[str, Any]] = [
     {"name": "example.test", "mx": [{"host": "mx1.example.test"}, {"host": "mx2.example.test"}]},
     {"name": "peer.test", "mx": [{"host": "mx1.peer.test"}], "dkim": [{"selector": "s1"}]},
     {"name": "noreply.example.test", "zone": "example.test", "parked": True},
@@ -85,8 +85,9 @@ def test_the_policy_host_gets_the_policy_and_its_name_in_the_certificate() -> No
     domains = [{**DOMAINS[0], "mta_sts": {"mode": "testing"}}]
     first = _share(domains, HOSTS, "mx1.example.test")
     assert first["tls_names"] == ["mx1.example.test", "mta-sts.example.test"]
-    assert "mode: testing\r\nmx: mx1.example.test\r\nmx: mx2.example.test\r\n" in (
-        first["mta_sts"][0]["policy"]
+    assert (
+        "mode: testing\r\nmx: mx1.example.test\r\nmx: mx2.example.test\r\n"
+        in (first["mta_sts"][0]["policy"])
     )
     assert _share(domains, HOSTS, "mx2.example.test")["mta_sts"] == []
 
@@ -122,8 +123,8 @@ def probe(inventory: Path, *args: str) -> dict[str, Any]:
 
 def _without_descriptions(spec: dict[str, Any]) -> dict[str, Any]:
     out = {}
-    for name, option in spec.items():
-        option = {k: v for k, v in option.items() if k != "description"}
+    for name, given in spec.items():
+        option = {k: v for k, v in given.items() if k != "description"}
         if "options" in option:
             option["options"] = _without_descriptions(option["options"])
         out[name] = option
