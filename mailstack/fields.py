@@ -5,7 +5,10 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from mailstack.problems import Problems
@@ -58,17 +61,95 @@ def first_time(value: str, path: str, seen: dict[str, str], problems: Problems) 
     return True
 
 
+# The kind of a field that the model reads with Reader.raw and checks by itself.
+UNTYPED = "any"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of the description as the model reads it. `path` is a pattern, the indexes of
+    lists left out (`mailstack_domains[].dmarc.p`); `kind` is what Reader reads it as."""
+
+    path: str
+    kind: str
+    default: object = None
+    choices: tuple[str, ...] | None = None
+    low: int | None = None
+    high: int | None = None
+    required: bool = False
+
+
+Schema = dict[str, Field]
+_SCHEMA: ContextVar[Schema | None] = ContextVar("mailstack_schema", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[Schema]:
+    """Within the block, every Reader records each field it reads: the description's schema,
+    by path pattern, in the order the model reads the fields."""
+    schema: Schema = {}
+    token = _SCHEMA.set(schema)
+    try:
+        yield schema
+    finally:
+        _SCHEMA.reset(token)
+
+
+def field_pattern(path: str) -> str:
+    """`mailstack_domains[0].mx[1].host` -> `mailstack_domains[].mx[].host`."""
+    return re.sub(r"\[[0-9]+\]", "[]", path)
+
+
+def _record(field: Field) -> None:
+    """Add `field` to the schema being recorded, if any; a field read untyped (raw) takes the
+    kind of a typed read of it, and two different typed reads of one field are an error."""
+    schema = _SCHEMA.get()
+    if schema is None:
+        return
+    known = schema.get(field.path)
+    if known is None or known.kind == UNTYPED:
+        schema[field.path] = field
+    elif field.kind != UNTYPED and field != known:
+        raise ValueError(f"{field.path} is read in two ways: {known} and {field}")
+
+
+class Probe(Mapping[str, Any]):
+    """Any mapping of the description, to record its schema (`recording`) by running the model
+    over it: every key is present, itself a Probe, or every key is absent; a list read from it
+    by a Reader holds one Probe. The model's reads of both cover every field it may read."""
+
+    def __init__(self, present: bool) -> None:
+        self.present = present
+
+    def __getitem__(self, key: str) -> Probe:
+        if not self.present:
+            raise KeyError(key)
+        return Probe(present=True)
+
+    def __contains__(self, key: object) -> bool:
+        return self.present
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
 class Reader:
     """The fields of one mapping of the description, each read at most once.
 
     Every read records a problem under `path.key` when the value is missing or of the wrong
-    kind, and returns the default instead, so that one pass reports every error.
+    kind, and returns the default instead, so that one pass reports every error. Within
+    `recording()`, every read also records the field it reads.
     """
 
     def __init__(self, data: object, path: str, problems: Problems) -> None:
         self.path = path
         self.problems = problems
         self.seen: set[str] = set()
+        if path:
+            _record(Field(field_pattern(path), "mapping"))
         if isinstance(data, Mapping):
             self.data: Mapping[str, Any] = data
             self.ok = True
@@ -83,9 +164,18 @@ class Reader:
     def has(self, key: str) -> bool:
         return key in self.data and self.data[key] is not None
 
-    def raw(self, key: str) -> Any:
+    def _note(self, key: str, kind: str, **facts: Any) -> None:
+        if _SCHEMA.get() is not None:
+            _record(Field(field_pattern(self.at(key)), kind, **facts))
+
+    def _value(self, key: str) -> Any:
         self.seen.add(key)
         return self.data.get(key)
+
+    def raw(self, key: str) -> Any:
+        """The value as it is, for the model to check."""
+        self._note(key, UNTYPED)
+        return self._value(key)
 
     def text(
         self,
@@ -95,7 +185,18 @@ class Reader:
         required: bool = False,
         choices: tuple[str, ...] | None = None,
     ) -> str | None:
-        value = self.raw(key)
+        self._note(key, "string", default=default, choices=choices, required=required)
+        return self._text(key, default, required=required, choices=choices)
+
+    def _text(
+        self,
+        key: str,
+        default: str | None,
+        *,
+        required: bool = False,
+        choices: tuple[str, ...] | None = None,
+    ) -> str | None:
+        value = self._value(key)
         if value is None:
             if required:
                 self.problems.error(self.at(key), "is required")
@@ -109,7 +210,8 @@ class Reader:
         return value
 
     def integer(self, key: str, default: int, *, low: int, high: int) -> int:
-        value = self.raw(key)
+        self._note(key, "integer", default=default, low=low, high=high)
+        value = self._value(key)
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
@@ -121,7 +223,8 @@ class Reader:
         return value
 
     def flag(self, key: str, default: bool) -> bool:
-        value = self.raw(key)
+        self._note(key, "boolean", default=default)
+        value = self._value(key)
         if value is None:
             return default
         if not isinstance(value, bool):
@@ -130,7 +233,14 @@ class Reader:
         return value
 
     def items(self, key: str) -> list[Any]:
-        value = self.raw(key)
+        self._note(key, "list")
+        return self._items(key)
+
+    def _items(self, key: str) -> list[Any]:
+        if isinstance(self.data, Probe):
+            self.seen.add(key)
+            return [Probe(self.data.present)]
+        value = self._value(key)
         if value is None:
             return []
         if not isinstance(value, list):
@@ -139,8 +249,9 @@ class Reader:
         return value
 
     def texts(self, key: str) -> list[str]:
+        self._note(key, "list of strings")
         out = []
-        for i, item in enumerate(self.items(key)):
+        for i, item in enumerate(self._items(key)):
             if isinstance(item, str):
                 out.append(item)
             else:
@@ -149,7 +260,8 @@ class Reader:
 
     def name(self, key: str, *, required: bool = False, host: bool = False) -> str | None:
         """A DNS name, lower-cased; a final dot is accepted and dropped."""
-        value = self.text(key, required=required)
+        self._note(key, "host name" if host else "domain name", required=required)
+        value = self._text(key, None, required=required)
         if value is None:
             return None
         return check_name(value, self.at(key), self.problems, host=host)

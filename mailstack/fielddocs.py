@@ -1,0 +1,150 @@
+"""What each field of the mail description means, one sentence or a few, by path pattern.
+
+The model (`mailstack/model.py`, `mailstack/accounts.py`) says each field's type, default,
+choices and bounds as it reads it; these are only the words. `python -m mailstack.reference`
+refuses a field the model reads that has no words here, and words for a field it no longer
+reads. A field that the model reads as it is (`Reader.raw`) and checks by itself has its type
+in TYPES.
+"""
+
+from __future__ import annotations
+
+_D = "mailstack_domains[]."
+
+GROUPS = {
+    "mail": "The mail hosts: Postfix, Dovecot, OpenDKIM, OpenDMARC and SpamAssassin. An MX of"
+    " a domain, or the `backend` behind its gateways; each host's name is its inventory name"
+    " (its FQDN). The description needs one host here at least.",
+    "pmg": "Proxmox Mail Gateways in front of the mail hosts: a domain whose `mx` names one"
+    " is received by the gateways, which relay its mail to the domain's `backend`.",
+}
+
+HOST_VARS = {
+    "mailstack_ipv4": "The host's public IPv4 address: its A record, and the address of the"
+    " `mta-sts` and `autoconfig` names it serves. An MX needs this one or `mailstack_ipv6`.",
+    "mailstack_ipv6": "The host's public IPv6 address: its AAAA record, as `mailstack_ipv4`.",
+}
+
+DOCS = {
+    "mailstack_domains": "The mail domains, in `group_vars/all/` of the inventory. Every field"
+    " is checked before anything runs, and an unknown field is an error that names the"
+    " closest known one.",
+    _D + "name": "The mail domain; a domain is listed once.",
+    _D + "zone": "The DNS zone that holds the domain's records: a parent zone for a subdomain."
+    " Unset: the domain is its own zone.",
+    _D + "ttl": "TTL of the domain's records, in seconds (OVH raises lower values silently).",
+    _D + "dnssec": "Sign the domain's zone; DANE needs it.",
+    _D + "parked": "A domain that sends and receives no mail: Null MX (`0 .`), `v=spf1 -all`"
+    " and a DMARC reject with strict alignment. It takes no other field than `dmarc.rua`.",
+    _D + "mx": "The domain's MX hosts, primary and backups; required unless the domain is"
+    " parked. A host in one of the described zones must be in group `mail` or `pmg`; a host"
+    " elsewhere (a provider's backup MX) is allowed.",
+    _D + "mx[].host": "The MX host's name; listed once per domain.",
+    _D + "mx[].priority": "Its MX preference: the lowest is tried first.",
+    _D + "spf": "The domain's SPF record.",
+    _D + "spf.senders": "Who may send as the domain: each sender has exactly one mechanism,"
+    " `a`, `mx`, `ip4`, `ip6` or `include`, and says who sends through it in `who`.",
+    _D + "spf.senders[].who": "Who sends through this mechanism; required for an `include`,"
+    " where a forgotten cloud sender is the first SPF pitfall.",
+    _D + "spf.senders[].a": "`true` for the domain's own A/AAAA addresses, or another domain"
+    " whose addresses may send.",
+    _D + "spf.senders[].mx": "`true` for the domain's own MX hosts, or another domain whose MX"
+    " hosts may send.",
+    _D + "spf.senders[].ip4": "An IPv4 address or network that may send.",
+    _D + "spf.senders[].ip6": "An IPv6 address or network that may send.",
+    _D + "spf.senders[].include": "A domain whose SPF record is included: a sending service's."
+    " Its lookups count toward the limit of 10, and `mailstack spf refresh` caches its"
+    " answers.",
+    _D + "spf.all": "The final qualifier: `fail` (`-all`), `softfail` (`~all`) or `neutral`"
+    " (`?all`).",
+    _D + "spf.flatten": "Replace the includes by the networks they stand for, merged, in"
+    " `_spf1.<domain>`, `_spf2...` continuation records of at most 255 octets each.",
+    _D + "dkim": "The domain's DKIM selectors: each gets a key made on the hosts and a record"
+    " at `<selector>._domainkey`. One active selector per algorithm signs; an active"
+    " `ed25519` one needs an active `rsa` one, since receivers that know only RSA would see"
+    " mail signed with Ed25519 alone as unsigned. No active selector is a warning. A gateway"
+    " (group `pmg`) signs with its own selector, listed here too.",
+    _D + "dkim[].selector": "The selector: lower-case labels, listed once per domain.",
+    _D + "dkim[].algorithm": "`rsa` (2048 bits) or `ed25519`; one selector of each signs for"
+    " old and new verifiers alike.",
+    _D + "dkim[].state": "`active` is published and signs, `staged` is published and does not"
+    " sign yet, `retiring` is still published and no longer signs."
+    " `ansible/dkim-rotate.yml` moves selectors through these states.",
+    _D + "dkim[].since": "When a retiring selector stopped signing: an ISO 8601 date and time"
+    " with its zone. Only for a `retiring` selector; it may be removed once the delay has"
+    " passed.",
+    _D + "dmarc": "The domain's DMARC record at `_dmarc`.",
+    _D + "dmarc.p": "The policy for mail that fails DMARC.",
+    _D + "dmarc.sp": "The policy for subdomains. Unset: as `p`.",
+    _D + "dmarc.np": "The policy for subdomains that do not exist (RFC 9989). Unset: as `sp`.",
+    _D + "dmarc.adkim": "DKIM alignment: `r` (relaxed) or `s` (strict).",
+    _D + "dmarc.aspf": "SPF alignment: `r` (relaxed) or `s` (strict).",
+    _D + "dmarc.rua": "`mailto:` addresses for aggregate reports; none is a warning. An address"
+    " in a domain whose mailboxes the description holds must be one of its mailboxes or"
+    " aliases.",
+    _D + "dmarc.ruf": "`mailto:` addresses for failure reports, as `rua`.",
+    _D + "dmarc.t": "Test mode (`t=y`, RFC 9989).",
+    _D + "dmarc.pct": "The percentage of failing mail the policy applies to; written only when"
+    " set, for receivers that still read it.",
+    _D + "mta_sts": "The domain's MTA-STS policy, served at"
+    " `https://mta-sts.<domain>/.well-known/mta-sts.txt`, and its `_mta-sts` record, whose id"
+    " changes exactly when the policy does.",
+    _D + "mta_sts.mode": "The policy's mode.",
+    _D + "mta_sts.max_age": "How long senders may cache the policy, in seconds; under a week is"
+    " a warning.",
+    _D + "mta_sts.host": "The host of group `mail` that serves the policy. Unset: the first MX"
+    " of the described hosts that is no gateway, else the `backend`.",
+    _D + "mta_sts.mx": "The policy's `mx:` patterns (`*.` only as the leftmost label); every MX"
+    " must match one. Unset: the MX hosts.",
+    _D + "tls_rpt": "The domain's TLS reporting record at `_smtp._tls` (RFC 8460).",
+    _D + "tls_rpt.rua": "`mailto:` or `https://` addresses for TLS reports; one at least. A"
+    " `mailto:` address in a described domain must be one of its mailboxes or aliases.",
+    _D + "bimi": "The domain's BIMI record at `default._bimi`; refused unless DMARC enforces"
+    " (`p` and `sp` quarantine or reject, `pct` 100).",
+    _D + "bimi.logo": "`https://` URL of the logo, an SVG Tiny PS file (`.svg`).",
+    _D + "bimi.authority": "`https://` URL of the mark certificate.",
+    _D + "caa": "CAA records at the domain, by tag.",
+    _D + "caa.issue": "CAs that may issue certificates for the domain.",
+    _D + "caa.issuewild": "CAs that may issue wildcard certificates.",
+    _D + "caa.iodef": "`mailto:` or `https://` URLs where CAs report refused requests.",
+    _D + "caa.issuemail": "CAs that may issue S/MIME certificates.",
+    _D + "caa.issuevmc": "CAs that may issue verified mark certificates (BIMI).",
+    _D + "autoconfig": "Mail client set-up: the RFC 6186/8314 SRV records (`0 0 0 .` for a"
+    " service not offered) and the `autoconfig` name's A/AAAA records.",
+    _D + "autoconfig.host": "The host of group `mail` that serves submission, IMAP and POP3.",
+    _D + "autoconfig.services": "The services offered, among `submission`, `submissions`,"
+    " `imap`, `imaps`, `pop3` and `pop3s`.",
+    _D + "mailboxes": "The domain's mailboxes, `<name>@<domain>`, delivered by Dovecot.",
+    _D + "mailboxes[].name": "The local part: lower case; a name is a mailbox or an alias of the"
+    " domain, once.",
+    _D + "mailboxes[].password": "The password encrypted with `ansible-vault encrypt_string`"
+    " (`!vault`), which the `dovecot` role hashes at deploy time; a password in clear is"
+    " refused. Give it or `password_hash`.",
+    _D + "mailboxes[].password_hash": "The password's hash as `doveadm pw -s SHA512-CRYPT`"
+    " prints it (`{SCHEME}hash`; ARGON2ID, ARGON2I, BLF-CRYPT, SHA512-CRYPT or"
+    " SHA256-CRYPT). Give it or `password`.",
+    _D + "mailboxes[].quota": "The mailbox's size limit, such as `500M` or `2G`. Unset: the"
+    " `dovecot` role's default.",
+    _D + "aliases": "Addresses of the domain that deliver to other addresses; a mailbox may"
+    " send as an alias of its domain that delivers to it.",
+    _D + "aliases[].name": "The alias's local part, as a mailbox's `name`.",
+    _D + "aliases[].to": "The addresses it delivers to; one at least. Mail forwarded to another"
+    " domain leaves with an SRS envelope sender.",
+    _D + "catch_all": "The address that receives the mail for every other name of the domain;"
+    " then no name of it is refused.",
+    _D + "backend": "The host of group `mail` that the gateways relay the domain's mail to:"
+    " required when an MX is a gateway (group `pmg`), refused otherwise. It also serves the"
+    " domain's MTA-STS policy, since PMG serves none.",
+}
+
+# The types of the fields that the model reads as they are and checks by itself.
+TYPES = {
+    _D + "spf.senders[].a": "`true` or domain name",
+    _D + "spf.senders[].mx": "`true` or domain name",
+    _D + "spf.senders[].ip4": "IPv4 network",
+    _D + "spf.senders[].ip6": "IPv6 network",
+    _D + "spf.senders[].include": "domain name",
+    _D + "mailboxes[].password": "vaulted string",
+    "mailstack_ipv4": "IPv4 address",
+    "mailstack_ipv6": "IPv6 address",
+}
