@@ -1,7 +1,7 @@
 """The PMG API simulator (tests/pmg_simulator.py) and the `pmg` role's API client
 (roles/pmg/module_utils/pmg_api.py), against the simulator running as a process on the
 loopback over HTTPS: PMG's checks, its errors, its ticket login, and the client's messages.
-Proxmox Mail Gateway itself cannot be installed here (README, role `pmg`)."""
+Proxmox Mail Gateway itself cannot be installed here (docs/testing.md)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The Pulumi CLI and OVH's API cannot run here: the program runs in process and what it would
 ask pulumi-ovh to create is checked against the plan. To run the same program for real, see
-README.md, "Publish the DNS records at OVH".
+docs/deploy.md and docs/testing.md.
 """
 
 from __future__ import annotations
