@@ -164,18 +164,6 @@ FIRST_CHANGE = {
         ),
         (
             "mta_sts",
-            {"mta_sts__policies": [{"domain": "Example.test", "policy": "version: STSv1\r\n"}]},
-            "mta_sts__policies",
-            "needs a lower-case domain name",
-        ),
-        (
-            "mta_sts",
-            {"mta_sts__policies": [{"domain": "example.test", "policy": "mode: enforce\r\n"}]},
-            "mta_sts__policies",
-            "starting with",
-        ),
-        (
-            "mta_sts",
             {"mta_sts__policies": [{"domain": "example.test"}]},
             "mta_sts__policies",
             "policy",
