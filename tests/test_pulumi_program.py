@@ -80,3 +80,56 @@ def test_nothing_is_published_from_an_invalid_plan(
     with pytest.raises(DescriptionError, match="not in the offline cache"):
         run()
     assert engine.inputs(ZONE_RECORD) == {}
+
+
+def test_a_stack_that_names_no_inventory_publishes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MAILSTACK_INVENTORY", raising=False)
+    monkeypatch.chdir(ROOT)  # where inventories/lab is: it is not guessed
+    engine = start_engine()
+    pulumi.runtime.set_all_config({})
+
+    @pulumi_test
+    def run() -> pulumi.Output[Any]:
+        program()()
+        return pulumi.Output.from_input(None)
+
+    try:
+        with pytest.raises(pulumi.RunError) as caught:
+            run()
+    finally:
+        pulumi.runtime.reset_options()
+        gc.enable()
+    assert str(caught.value) == (
+        "no inventory to publish: set the stack's config `mailstack:inventory`"
+        " (pulumi config set mailstack:inventory inventories/<env>) or the environment"
+        " variable MAILSTACK_INVENTORY; nothing defaults to the lab"
+    )
+    assert engine.inputs(ZONE_RECORD) == {}
+
+
+def test_without_the_config_mailstack_inventory_names_the_inventory(
+    monkeypatch: pytest.MonkeyPatch, make_inventory: MakeInventory
+) -> None:
+    inv = make_inventory([domain()])
+    monkeypatch.setenv("MAILSTACK_INVENTORY", str(inv))
+    engine = start_engine()
+    pulumi.runtime.set_all_config({})
+
+    @pulumi_test
+    def run() -> pulumi.Output[Any]:
+        program()()
+        return pulumi.Output.from_input(None)
+
+    try:
+        run()
+    finally:
+        pulumi.runtime.reset_options()
+        gc.enable()
+    plan = build(load(inv))
+    sent = {
+        (i["zone"], i["subdomain"], i["fieldtype"]) for i in engine.inputs(ZONE_RECORD).values()
+    }
+    assert sent == {(r.zone, r.subdomain, r.rtype) for r in plan.records}
+    assert sent
