@@ -18,8 +18,8 @@ import pytest
 
 from mailstack.check.audit import dane, dnssec, mtasts
 from mailstack.check.context import Context, Options
-from mailstack.check.dnsquery import Dns
 from mailstack.check.report import Finding
+from mailstack.dnsquery import Dns
 from mailstack.keys import tlsa_311
 from tests.dnsserver import ZoneServer
 from tests.test_check_dnssec import World, edit_sigs, flip

@@ -65,8 +65,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     # Imported here: the other commands of the CLI do not pay for the audit's modules.
     from mailstack.check import dnssec  # noqa: PLC0415
     from mailstack.check.context import Context, Options  # noqa: PLC0415
-    from mailstack.check.dnsquery import Dns, DnsError  # noqa: PLC0415
     from mailstack.check.runner import run  # noqa: PLC0415
+    from mailstack.dnsquery import Dns, DnsError  # noqa: PLC0415
 
     domain = args.domain.lower().rstrip(".")
     if args.relay_test and not args.inventory:
