@@ -32,10 +32,14 @@ def program() -> Callable[[], None]:
 
 
 @pytest.fixture
-def stack() -> Iterator[Callable[[str], Engine]]:
-    def start(inventory: str) -> Engine:
+def stack() -> Iterator[Callable[[str | None], Engine]]:
+    """Start a stack whose config `mailstack:inventory` is the one given (None: not set)."""
+
+    def start(inventory: str | None) -> Engine:
         engine = start_engine()
-        pulumi.runtime.set_all_config({"mailstack:inventory": inventory})
+        pulumi.runtime.set_all_config(
+            {} if inventory is None else {"mailstack:inventory": inventory}
+        )
         return engine
 
     yield start
@@ -44,7 +48,7 @@ def stack() -> Iterator[Callable[[str], Engine]]:
     gc.enable()
 
 
-def test_the_lab_is_published_record_for_record(stack: Callable[[str], Engine]) -> None:
+def test_the_lab_is_published_record_for_record(stack: Callable[[str | None], Engine]) -> None:
     engine = stack("inventories/lab")
 
     @pulumi_test
@@ -67,7 +71,7 @@ def test_the_lab_is_published_record_for_record(stack: Callable[[str], Engine]) 
 
 
 def test_nothing_is_published_from_an_invalid_plan(
-    stack: Callable[[str], Engine], make_inventory: MakeInventory
+    stack: Callable[[str | None], Engine], make_inventory: MakeInventory
 ) -> None:
     inv = make_inventory([domain(spf={"senders": [{"include": "x.vendor.test", "who": "X"}]})])
     engine = stack(str(inv))
@@ -82,25 +86,21 @@ def test_nothing_is_published_from_an_invalid_plan(
     assert engine.inputs(ZONE_RECORD) == {}
 
 
+@pulumi_test
+def run_program() -> pulumi.Output[Any]:
+    """The program, as `pulumi up` runs it, under the mocks of the stack started last."""
+    program()()
+    return pulumi.Output.from_input(None)
+
+
 def test_a_stack_that_names_no_inventory_publishes_nothing(
-    monkeypatch: pytest.MonkeyPatch,
+    stack: Callable[[str | None], Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MAILSTACK_INVENTORY", raising=False)
     monkeypatch.chdir(ROOT)  # where inventories/lab is: it is not guessed
-    engine = start_engine()
-    pulumi.runtime.set_all_config({})
-
-    @pulumi_test
-    def run() -> pulumi.Output[Any]:
-        program()()
-        return pulumi.Output.from_input(None)
-
-    try:
-        with pytest.raises(pulumi.RunError) as caught:
-            run()
-    finally:
-        pulumi.runtime.reset_options()
-        gc.enable()
+    engine = stack(None)
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program()
     assert str(caught.value) == (
         "no inventory to publish: set the stack's config `mailstack:inventory`"
         " (pulumi config set mailstack:inventory inventories/<env>) or the environment"
@@ -110,23 +110,14 @@ def test_a_stack_that_names_no_inventory_publishes_nothing(
 
 
 def test_without_the_config_mailstack_inventory_names_the_inventory(
-    monkeypatch: pytest.MonkeyPatch, make_inventory: MakeInventory
+    stack: Callable[[str | None], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+    make_inventory: MakeInventory,
 ) -> None:
     inv = make_inventory([domain()])
     monkeypatch.setenv("MAILSTACK_INVENTORY", str(inv))
-    engine = start_engine()
-    pulumi.runtime.set_all_config({})
-
-    @pulumi_test
-    def run() -> pulumi.Output[Any]:
-        program()()
-        return pulumi.Output.from_input(None)
-
-    try:
-        run()
-    finally:
-        pulumi.runtime.reset_options()
-        gc.enable()
+    engine = stack(None)
+    run_program()
     plan = build(load(inv))
     sent = {
         (i["zone"], i["subdomain"], i["fieldtype"]) for i in engine.inputs(ZONE_RECORD).values()
