@@ -5,8 +5,9 @@ pass.
 
     python molecule/lab/e2e.py [--inventory inventories/lab] [--only N ...] [--json FILE]
 
-Runs on the controller; reaches the containers with `podman exec`, and the inventory's plan
-with mailstack itself (the policy id served must be the one the DNS builder derived).
+Runs on the controller, in the project's environment; reaches the containers with `podman
+exec`, and the inventory's plan and the TLSA data of keys with mailstack itself (the policy id
+served must be the one the DNS builder derived; a key's TLSA is `mailstack.keys.tlsa_311`).
 """
 
 from __future__ import annotations
