@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from mailstack import __version__
+from mailstack import __version__, options
 from mailstack.check import command as check_command
 from mailstack.dnssource import CacheSource, DnsSource, RecordingSource, Source
 from mailstack.inventory import Inventory, load
@@ -19,18 +18,13 @@ from mailstack.plan import Plan, build
 from mailstack.problems import DescriptionError, Problem, Problems
 from mailstack.reports import command as report_command
 
-DEFAULT_INVENTORY = "inventories/lab"
-
 
 class Output:
     """Plain text when piped, colour on a terminal (unless NO_COLOR is set)."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self.colour = stream.isatty() and "NO_COLOR" not in os.environ
-
-    def paint(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.colour else text
+        self.paint = options.painter(stream)
 
     def problem(self, p: Problem) -> None:
         label = self.paint(p.severity, "31;1" if p.severity == "error" else "33")
@@ -212,6 +206,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tlsa(args: argparse.Namespace) -> int:
+    from mailstack.keys import KeyError_, tlsa_311  # noqa: PLC0415
+
+    status = 0
+    for path in args.files:
+        try:
+            print(f"3 1 1 {tlsa_311(Path(path).read_bytes())}")
+        except (OSError, KeyError_) as exc:
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
 def cmd_dkim_state(args: argparse.Namespace) -> int:
     from mailstack import dkimstate  # noqa: PLC0415
 
@@ -292,7 +299,7 @@ def _sub(
 ) -> argparse.ArgumentParser:
     """A subcommand of GROUP that runs HANDLER, with the options of PARENTS."""
     p = group.add_parser(name, help=help_, description=help_, parents=list(parents))
-    p.set_defaults(handler=handler)
+    p.set_defaults(handler=handler, command_name=p.prog)
     return p
 
 
@@ -305,7 +312,7 @@ def _add_dns_commands(
     dns = commands.add_parser("dns", help="the DNS records derived from the description")
     dns_cmds = dns.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
     p = _sub(dns_cmds, "plan", cmd_plan, "the records that would be published", [inv, resolver])
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    options.add_json(p)
     zone_file = argparse.ArgumentParser(add_help=False)
     zone_file.add_argument(
         "--nameserver",
@@ -334,10 +341,14 @@ def _add_dns_commands(
         dns_cmds, "verify", cmd_verify, "ask a zone's name server for every planned record", [inv]
     )
     p.add_argument("zone")
-    p.add_argument(
-        "--nameserver", required=True, metavar="NS", help="address or name of the server"
+    options.add_nameserver(p, "address or name of the server", required=True)
+    p = _sub(
+        dns_cmds,
+        "tlsa",
+        cmd_tlsa,
+        "the TLSA 3 1 1 data of public keys or certificates (PEM), one line each",
     )
-    p.add_argument("--port", type=int, default=53)
+    p.add_argument("files", nargs="+", metavar="FILE")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -350,19 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     inv = argparse.ArgumentParser(add_help=False)
-    inv.add_argument(
-        "-i",
-        "--inventory",
-        default=os.environ.get("MAILSTACK_INVENTORY", DEFAULT_INVENTORY),
-        help="the inventory directory (default: $MAILSTACK_INVENTORY or inventories/lab)",
-    )
+    options.add_inventory(inv)
     resolver = argparse.ArgumentParser(add_help=False)
-    resolver.add_argument(
-        "--resolver",
-        metavar="IP",
-        help="resolve SPF includes live through this resolver instead of the offline cache",
+    options.add_resolver(
+        resolver, "resolve SPF includes live through this resolver instead of the offline cache"
     )
-    resolver.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
 
     spec = commands.add_parser("spec", help="the mail description")
     spec_cmds = spec.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
@@ -385,8 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         "resolve every SPF include live and save the answers in the inventory's cache",
         [inv],
     )
-    p.add_argument("--resolver", metavar="IP", help="resolver address (default: the system's)")
-    p.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
+    options.add_resolver(p, "resolver address (default: the system's)")
 
     dkim = commands.add_parser("dkim", help="DKIM selectors and their rotation")
     dkim_cmds = dkim.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
@@ -408,11 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="remove a retiring selector only this long after it began retiring",
     )
-    p.add_argument(
-        "--nameserver", metavar="NS", help="the zone's name server, which must serve the key"
-    )
-    p.add_argument("--port", type=int, default=53)
-    p.add_argument("--json", action="store_true", help="the selectors, machine-readable")
+    options.add_nameserver(p, "the zone's name server, which must serve the key")
+    options.add_json(p, "the selectors, machine-readable")
 
     p = _sub(
         commands, "check", cmd_check, "audit a mail domain from outside: DNS, DNSSEC, DANE, TLS"
@@ -438,5 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    missing = options.inventory_missing(args, args.command_name)
+    if missing:
+        print(missing, file=sys.stderr)
+        return options.NO_INVENTORY
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)

@@ -21,7 +21,7 @@ from typing import Protocol
 import dns.exception
 import dns.resolver
 
-from mailstack import txt
+from mailstack import dnsquery, txt
 from mailstack.records import Record, zone_of
 
 Answer = tuple[str, ...] | None
@@ -40,11 +40,10 @@ class DnsSource:
     """Live DNS, through the system's resolver or the one at `nameserver`."""
 
     def __init__(self, nameserver: str | None = None, port: int = 53, timeout: float = 5.0) -> None:
-        self.resolver = dns.resolver.Resolver(configure=nameserver is None)
-        if nameserver is not None:
-            self.resolver.nameservers = [nameserver]
-            self.resolver.port = port
-        self.resolver.lifetime = timeout
+        try:
+            self.resolver = dnsquery.resolver(nameserver, port=port, lifetime=timeout)
+        except dnsquery.DnsError as exc:
+            raise SourceError(str(exc)) from exc
 
     def query(self, name: str, rdtype: str) -> Answer:
         try:

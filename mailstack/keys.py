@@ -59,8 +59,92 @@ def spki_der(key: PublicKeyTypes) -> bytes:
 
 
 def tlsa_311(data: bytes) -> str:
-    """TLSA `3 1 1` data: SHA-256 of the SubjectPublicKeyInfo, in hex (RFC 6698, 7671)."""
-    return hashlib.sha256(spki_der(load_public_key(data))).hexdigest()
+    """TLSA `3 1 1` data: SHA-256 of the SubjectPublicKeyInfo, in hex (RFC 6698, 7671).
+
+    `data` is a public key or a certificate in PEM (as the hosts publish them), or a
+    certificate in DER (as a server sends it). This is the one place mailstack computes it:
+    the plan's TLSA records, the checker's messages and the lab's checks all come here.
+    """
+    return _sha256(_spki_of(data)).hex()
+
+
+def _spki_of(data: bytes) -> bytes:
+    if b"-----BEGIN" in data and b"-----BEGIN CERTIFICATE-----" not in data:
+        return spki_der(load_public_key(data))
+    try:
+        if b"-----BEGIN" in data:
+            data = x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+        return certificate_spki(data)
+    except ValueError as exc:
+        raise KeyError_(f"not a certificate ({exc})") from exc
+
+
+def tlsa_association(der_cert: bytes, selector: int, mtype: int) -> bytes | None:
+    """The association data that a TLSA record of (selector, mtype) has for a certificate
+    (DER): selector 0 the whole certificate, 1 its SubjectPublicKeyInfo; matching type 0 the
+    data itself, 1 its SHA-256, 2 its SHA-512 (RFC 6698 2.1.2, 2.1.3). None when unknown."""
+    if selector == 0:
+        selected = der_cert
+    elif selector == 1:
+        selected = certificate_spki(der_cert)
+    else:
+        return None
+    if mtype == 0:
+        return selected
+    if mtype == 1:
+        return _sha256(selected)
+    if mtype == 2:
+        return hashlib.sha512(selected).digest()
+    return None
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def certificate_spki(der_cert: bytes) -> bytes:
+    """The certificate's SubjectPublicKeyInfo, as the octets encoded in it (RFC 5280 4.1).
+
+    DANE hashes these exact octets; they are taken from the certificate rather than
+    re-encoded from the parsed key. Raises ValueError when `der_cert` is no certificate.
+    """
+    x509.load_der_x509_certificate(der_cert)  # ValueError when it is not one
+    tag, start, _ = _der_element(der_cert, 0)  # Certificate
+    if tag != 0x30:
+        raise ValueError("a certificate is a DER SEQUENCE")
+    tag, pos, _ = _der_element(der_cert, start)  # TBSCertificate
+    if tag != 0x30:
+        raise ValueError("a TBSCertificate is a DER SEQUENCE")
+    tag, _, end = _der_element(der_cert, pos)
+    if tag == 0xA0:  # [0] EXPLICIT version
+        pos = end
+    for _field in ("serialNumber", "signature", "issuer", "validity", "subject"):
+        _, _, pos = _der_element(der_cert, pos)
+    tag, _, end = _der_element(der_cert, pos)
+    if tag != 0x30:
+        raise ValueError("a SubjectPublicKeyInfo is a DER SEQUENCE")
+    return der_cert[pos:end]
+
+
+def _der_element(der: bytes, pos: int) -> tuple[int, int, int]:
+    """The DER element at `pos`: (tag, first octet of its contents, end of the element)."""
+    if pos + 2 > len(der):
+        raise ValueError("truncated DER")
+    tag = der[pos]
+    if tag & 0x1F == 0x1F:
+        raise ValueError("unexpected multi-octet DER tag")
+    length = der[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 0 < count <= 4 or pos + count > len(der):
+            raise ValueError("bad DER length")
+        length = int.from_bytes(der[pos : pos + count], "big")
+        pos += count
+    end = pos + length
+    if end > len(der):
+        raise ValueError("truncated DER")
+    return tag, pos, end
 
 
 def dkim_value(data: bytes, algorithm: str) -> tuple[str, str | None]:

@@ -19,23 +19,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import dns.exception
 import dns.flags
 import dns.inet
-import dns.message
 import dns.name
-import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
+from mailstack.dnsquery import DnsError, Server
 from mailstack.records import Record
 from mailstack.zonefile import canonical, rdata_text
 
 Kind = Literal["missing", "different", "ttl"]
-
-# EDNS buffer size advertised to the server (DNS Flag Day 2020); larger answers come by TCP.
-EDNS_PAYLOAD = 1232
 
 
 class VerifyError(Exception):
@@ -79,7 +74,7 @@ def verify(
     """
     address = _address(nameserver, port)
     label = nameserver if address == nameserver else f"{nameserver} ({address})"
-    server = _Server(address, port, timeout, f"{label} port {port}")
+    server = _NameServer(Server(address, port, timeout, f"name server {label} port {port}"))
     planned: dict[tuple[str, str], _Planned] = {}
     for record in records:
         name, rtype, ttl, rdata = canonical(record)
@@ -121,41 +116,25 @@ def _address(nameserver: str, port: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Server:
-    """The name server to ask: its IP address, and how to name it in errors."""
+class _NameServer:
+    """The zone's name server, asked without recursion; it must answer authoritatively."""
 
-    address: str
-    port: int
-    timeout: float
-    label: str
+    server: Server
 
     def ask(self, name: str, rtype: str) -> tuple[set[str], int]:
         """The rdata (presentation format) and TTL served for (name, rtype); empty if none."""
+        try:
+            response = self.server.exchange(name, rtype, recursion=False)
+        except DnsError as error:
+            raise VerifyError(str(error)) from error
         qname = dns.name.from_text(name)
         rdtype = dns.rdatatype.from_text(rtype)
-        query = dns.message.make_query(qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD, flags=0)
-        try:
-            response, _ = dns.query.udp_with_fallback(
-                query, self.address, timeout=self.timeout, port=self.port
-            )
-        except dns.exception.Timeout as error:
-            raise VerifyError(
-                f"name server {self.label} did not answer {name} {rtype} within {self.timeout} s"
-            ) from error
-        except (dns.exception.DNSException, OSError) as error:
-            raise VerifyError(
-                f"cannot ask name server {self.label} for {name} {rtype}: {error}"
-            ) from error
-
+        label = self.server.label
         rcode = response.rcode()
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            raise VerifyError(
-                f"name server {self.label} answered {dns.rcode.to_text(rcode)} for {name} {rtype}"
-            )
+            raise VerifyError(f"{name} {rtype}: {label} answered {dns.rcode.to_text(rcode)}")
         if not response.flags & dns.flags.AA:
-            raise VerifyError(
-                f"name server {self.label} is not authoritative for {name} {rtype} (no AA flag)"
-            )
+            raise VerifyError(f"{name} {rtype}: {label} is not authoritative (no AA flag)")
         if rcode == dns.rcode.NXDOMAIN:
             return set(), 0
         rrset = response.get_rrset(response.answer, qname, dns.rdataclass.IN, rdtype)

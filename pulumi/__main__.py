@@ -1,8 +1,9 @@
 """mailstack's DNS at OVH: every record the inventory describes, one `MailDns` per zone.
 
 Stack config:
-  mailstack:inventory   the inventory directory, relative to the repository root
-                        (default: inventories/lab).
+  mailstack:inventory   the inventory directory, relative to the repository root; without
+                        it, the environment variable MAILSTACK_INVENTORY. There is no
+                        default: with neither, the program stops before declaring anything.
 OVH's endpoint and credentials are the provider's own config or environment variables; see
 Pulumi.example.yaml. Nothing is published from a description or plan with errors.
 """
@@ -10,6 +11,7 @@ Pulumi.example.yaml. Nothing is published from a description or plan with errors
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import pulumi
@@ -21,13 +23,26 @@ from mailstack.pulumi_dns import MailDns, MailDnsArgs
 from mailstack.records import Record
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-DEFAULT_INVENTORY = "inventories/lab"
+INVENTORY_ENV = "MAILSTACK_INVENTORY"
+
+
+def inventory_path() -> Path:
+    """The inventory the stack publishes: its config `mailstack:inventory`, else
+    $MAILSTACK_INVENTORY, relative to the repository root. Never a default: a stack that
+    names none stops here (pulumi exits non-zero, with this message and no traceback)."""
+    named = pulumi.Config("mailstack").get("inventory") or os.environ.get(INVENTORY_ENV)
+    if not named:
+        raise pulumi.RunError(
+            "no inventory to publish: set the stack's config `mailstack:inventory`"
+            " (pulumi config set mailstack:inventory inventories/<env>) or the environment"
+            f" variable {INVENTORY_ENV}; nothing defaults to the lab"
+        )
+    return REPOSITORY / named
 
 
 def main() -> None:
     """Plan the inventory named by the stack config and declare its records."""
-    config = pulumi.Config("mailstack")
-    inventory = load(REPOSITORY / (config.get("inventory") or DEFAULT_INVENTORY))
+    inventory = load(inventory_path())
     plan = build(inventory)
     if plan.problems.errors:
         raise DescriptionError(plan.problems)

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from mailstack import txt
 from mailstack.check.audit import dkim, dmarc, mtasts, mx, spf
 from mailstack.check.context import Context, Options
-from mailstack.check.dnsquery import Dns
 from mailstack.check.report import Finding
+from mailstack.dnsquery import Dns
 from tests.conftest import public_pem, rsa_key
 from tests.dnsserver import ZoneServer
 

@@ -3,7 +3,7 @@
 The world: a signed parent `test.` (ED25519, one key) delegating to `example.test.` (a KSK in
 ECDSAP256SHA256 and a ZSK in ED25519, with its DS in `test.`) and to `unsigned.test.` (no
 DS, an unsigned zone). One `ZoneServer` serves all three; the validator asks it through
-`mailstack.check.dnsquery.Dns`, as the `check` command does.
+`mailstack.dnsquery.Dns`, as the `check` command does.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from dns.rdtypes.ANY.NSEC import NSEC, Bitmap
 from dns.rdtypes.ANY.RRSIG import RRSIG
 from dns.rdtypes.dnskeybase import Flag
 
-from mailstack.check.dnsquery import Dns
 from mailstack.check.dnssec import (
     ROOT_ANCHORS,
     Anchors,
@@ -40,6 +39,7 @@ from mailstack.check.dnssec import (
     load_anchors,
     validate,
 )
+from mailstack.dnsquery import Dns
 from tests.dnsserver import ZoneServer
 
 DAY = 86400

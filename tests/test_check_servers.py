@@ -18,9 +18,9 @@ import pytest
 
 from mailstack.check.audit import dane, dnssec, mtasts
 from mailstack.check.context import Context, Options
-from mailstack.check.dnsquery import Dns
 from mailstack.check.report import Finding
-from mailstack.check.tlsprobe import spki_sha256
+from mailstack.dnsquery import Dns
+from mailstack.keys import tlsa_311
 from tests.dnsserver import ZoneServer
 from tests.test_check_dnssec import World, edit_sigs, flip
 from tests.test_check_tlsprobe import NAME, Pki, Serve, pki, serve, server_context
@@ -78,7 +78,7 @@ def test_a_stale_tlsa_after_a_key_change_is_found(pki: Pki, serve: Serve) -> Non
     assert starttls.status == "pass"
     (match,) = only(mx1, "dane.match")
     assert match.status == "fail"
-    assert spki_sha256(pki.leaf_der) in match.message
+    assert tlsa_311(pki.leaf_der) in match.message
     assert "matches no TLSA record" in match.message
     assert match.fix is not None and "tls-rollover" in match.fix
     (rollover,) = only(mx1, "dane.rollover")
@@ -89,7 +89,7 @@ def test_a_stale_tlsa_after_a_key_change_is_found(pki: Pki, serve: Serve) -> Non
 def test_the_current_key_s_tlsa_matches(pki: Pki, serve: Serve) -> None:
     address = loopback()
     serve("smtp", server_context(pki.chain_pem, pki.leaf_key), host=address, port=25)
-    current = f"3 1 1 {spki_sha256(pki.leaf_der)}"
+    current = f"3 1 1 {tlsa_311(pki.leaf_der)}"
     zone = (
         ZONE.format(name=NAME, address=address)
         + f"_25._tcp.mx IN TLSA {current}\n_25._tcp.mx IN TLSA 3 1 1 {'cd' * 32}\n"

@@ -34,9 +34,9 @@ from mailstack.check.tlsprobe import (
     Tlsa,
     accepts,
     handshake,
-    spki_sha256,
     tlsa_match,
 )
+from mailstack.keys import tlsa_311
 
 HOST = "127.0.0.1"
 NAME = "mx.example.test"
@@ -630,11 +630,14 @@ def test_accepts_tls10_on_a_server_that_serves_it(pki: Pki, serve: Serve) -> Non
 # --- 5. TLSA ------------------------------------------------------------------------------
 
 
-def test_spki_sha256_is_the_hash_of_the_public_key(pki: Pki) -> None:
-    assert spki_sha256(pki.leaf_der) == hashlib.sha256(_spki_der(pki.leaf)).hexdigest()
-    assert spki_sha256(pki.ca_der) == hashlib.sha256(_spki_der(pki.ca)).hexdigest()
-    with pytest.raises(ValueError):
-        spki_sha256(b"\x30\x03\x02\x01\x00")
+def test_tlsa_311_of_a_certificate_as_sent_is_the_hash_of_its_key(pki: Pki) -> None:
+    leaf_pem = pki.leaf.public_bytes(serialization.Encoding.PEM)
+    assert tlsa_311(pki.leaf_der) == hashlib.sha256(_spki_der(pki.leaf)).hexdigest()
+    assert tlsa_311(pki.leaf_der) == tlsa_311(leaf_pem)
+    assert tlsa_311(pki.ca_der) == hashlib.sha256(_spki_der(pki.ca)).hexdigest()
+    assert tlsa_311(pki.ca_der) != tlsa_311(pki.leaf_der)
+    with pytest.raises(ValueError, match="not a certificate"):
+        tlsa_311(b"\x30\x03\x02\x01\x00")
 
 
 def test_tlsa_dane_ee(pki: Pki) -> None:
@@ -685,7 +688,7 @@ def test_tlsa_pkix_usages_never_match(pki: Pki) -> None:
 
 
 def test_tlsa_from_text(pki: Pki) -> None:
-    digest = spki_sha256(pki.leaf_der)
+    digest = tlsa_311(pki.leaf_der)
     record = Tlsa.from_text(f"3 1 1 {digest[:20].upper()} {digest[20:]}")
     assert record == Tlsa(3, 1, 1, bytes.fromhex(digest))
     assert record.to_text() == f"3 1 1 {digest}"

@@ -32,10 +32,14 @@ def program() -> Callable[[], None]:
 
 
 @pytest.fixture
-def stack() -> Iterator[Callable[[str], Engine]]:
-    def start(inventory: str) -> Engine:
+def stack() -> Iterator[Callable[[str | None], Engine]]:
+    """Start a stack whose config `mailstack:inventory` is the one given (None: not set)."""
+
+    def start(inventory: str | None) -> Engine:
         engine = start_engine()
-        pulumi.runtime.set_all_config({"mailstack:inventory": inventory})
+        pulumi.runtime.set_all_config(
+            {} if inventory is None else {"mailstack:inventory": inventory}
+        )
         return engine
 
     yield start
@@ -44,7 +48,7 @@ def stack() -> Iterator[Callable[[str], Engine]]:
     gc.enable()
 
 
-def test_the_lab_is_published_record_for_record(stack: Callable[[str], Engine]) -> None:
+def test_the_lab_is_published_record_for_record(stack: Callable[[str | None], Engine]) -> None:
     engine = stack("inventories/lab")
 
     @pulumi_test
@@ -67,7 +71,7 @@ def test_the_lab_is_published_record_for_record(stack: Callable[[str], Engine]) 
 
 
 def test_nothing_is_published_from_an_invalid_plan(
-    stack: Callable[[str], Engine], make_inventory: MakeInventory
+    stack: Callable[[str | None], Engine], make_inventory: MakeInventory
 ) -> None:
     inv = make_inventory([domain(spf={"senders": [{"include": "x.vendor.test", "who": "X"}]})])
     engine = stack(str(inv))
@@ -80,3 +84,43 @@ def test_nothing_is_published_from_an_invalid_plan(
     with pytest.raises(DescriptionError, match="not in the offline cache"):
         run()
     assert engine.inputs(ZONE_RECORD) == {}
+
+
+@pulumi_test
+def run_program() -> pulumi.Output[Any]:
+    """The program, as `pulumi up` runs it, under the mocks of the stack started last."""
+    program()()
+    return pulumi.Output.from_input(None)
+
+
+def test_a_stack_that_names_no_inventory_publishes_nothing(
+    stack: Callable[[str | None], Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MAILSTACK_INVENTORY", raising=False)
+    monkeypatch.chdir(ROOT)  # where inventories/lab is: it is not guessed
+    engine = stack(None)
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program()
+    assert str(caught.value) == (
+        "no inventory to publish: set the stack's config `mailstack:inventory`"
+        " (pulumi config set mailstack:inventory inventories/<env>) or the environment"
+        " variable MAILSTACK_INVENTORY; nothing defaults to the lab"
+    )
+    assert engine.inputs(ZONE_RECORD) == {}
+
+
+def test_without_the_config_mailstack_inventory_names_the_inventory(
+    stack: Callable[[str | None], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+    make_inventory: MakeInventory,
+) -> None:
+    inv = make_inventory([domain()])
+    monkeypatch.setenv("MAILSTACK_INVENTORY", str(inv))
+    engine = stack(None)
+    run_program()
+    plan = build(load(inv))
+    sent = {
+        (i["zone"], i["subdomain"], i["fieldtype"]) for i in engine.inputs(ZONE_RECORD).values()
+    }
+    assert sent == {(r.zone, r.subdomain, r.rtype) for r in plan.records}
+    assert sent

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from mailstack import options
 
 if TYPE_CHECKING:
     from mailstack.check.context import Context
@@ -22,12 +23,12 @@ COULD_NOT_RUN = 2
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("domain", help="the mail domain to audit")
-    p.add_argument("--resolver", metavar="IP", help="the resolver to ask (default: the system's)")
-    p.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
-    p.add_argument(
-        "-i",
-        "--inventory",
-        help="an inventory: its DKIM selectors and keys, its plan (drift), its hosts (relay test)",
+    options.add_resolver(p, "the resolver to ask (default: the system's)")
+    options.add_inventory(
+        p,
+        needed=False,
+        help_="an inventory: its DKIM selectors and keys, its plan (drift), its hosts (relay"
+        " test); only when given (not from $MAILSTACK_INVENTORY)",
     )
     p.add_argument(
         "--selector",
@@ -51,8 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="probe the inventory's own MX hosts for open relaying (needs -i)",
     )
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds per network operation")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    options.add_timeout(p, 5.0, "per network operation")
+    options.add_json(p)
 
 
 def _fail(message: str) -> int:
@@ -64,8 +65,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     # Imported here: the other commands of the CLI do not pay for the audit's modules.
     from mailstack.check import dnssec  # noqa: PLC0415
     from mailstack.check.context import Context, Options  # noqa: PLC0415
-    from mailstack.check.dnsquery import Dns, DnsError  # noqa: PLC0415
     from mailstack.check.runner import run  # noqa: PLC0415
+    from mailstack.dnsquery import Dns, DnsError  # noqa: PLC0415
 
     domain = args.domain.lower().rstrip(".")
     if args.relay_test and not args.inventory:
@@ -81,13 +82,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         resolver = Dns(args.resolver, args.resolver_port, args.timeout)
     except DnsError as error:
         return _fail(str(error))
-    options = Options(
+    settings = Options(
         selectors=tuple(args.selector),
         cafile=args.ca_file,
         relay_test=args.relay_test,
         timeout=args.timeout,
     )
-    ctx = Context(domain, resolver, anchors, options)
+    ctx = Context(domain, resolver, anchors, settings)
     if args.inventory:
         problem = _with_inventory(ctx, Path(args.inventory))
         if problem:
@@ -107,12 +108,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:
-        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-
-        def paint(text: str, code: str) -> str:
-            return f"\033[{code}m{text}\033[0m" if colour else text
-
-        print(report.text(paint))
+        print(report.text(options.painter(sys.stdout)))
     return report.exit_code
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import dns.name
 import dns.rdtypes.ANY.DS
 
-from mailstack.check.dnsquery import Answer, Dns
+from mailstack.dnsquery import Answer, Dns
 from mailstack.plan import Plan
 
 Anchors = dict[dns.name.Name, list[dns.rdtypes.ANY.DS.DS]]

@@ -2,7 +2,7 @@
 correctly all the way down from a trust anchor?
 
 The validator asks one server (in practice a resolver, with the CD bit so that it hands over
-bogus data too; see `dnsquery.py`) through an `Ask` callable, and walks down:
+bogus data too; see `mailstack/dnsquery.py`) through an `Ask` callable, and walks down:
 
 1. It starts at the closest trust anchor at or above the name (`ROOT_ANCHORS` for the real
    DNS, or the DS records of a lab's own zones). No anchor there: indeterminate.
@@ -71,7 +71,7 @@ from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.NSEC import NSEC
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
-from mailstack.check.dnsquery import DnsError
+from mailstack.dnsquery import DnsError
 
 Ask = Callable[[str, str], dns.message.Message]
 """Asks (name, type), both in presentation format, and returns the server's whole response."""

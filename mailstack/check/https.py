@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from mailstack.check.context import Context
-from mailstack.check.dnsquery import DnsError
+from mailstack.dnsquery import DnsError
 
 MAX_BODY = 64 * 1024
 

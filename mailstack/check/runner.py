@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from mailstack.check.audit import AUDITS, Audit
 from mailstack.check.context import Context
-from mailstack.check.dnsquery import DnsError
 from mailstack.check.https import FetchError
 from mailstack.check.report import Finding, Report
 from mailstack.check.tlsprobe import ProbeError
+from mailstack.dnsquery import DnsError
 
 Progress = Callable[[int, int, str], None]
 WORKERS = 8

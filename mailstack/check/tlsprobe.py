@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import socket
 import ssl
 import warnings
@@ -29,6 +28,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cryptography import x509
+
+from mailstack.keys import tlsa_association
 
 Starttls = Literal["smtp", "imap", "pop3"] | None
 
@@ -117,73 +118,6 @@ class Tlsa:
 # --- certificates -------------------------------------------------------------------------
 
 
-def _der_element(der: bytes, pos: int) -> tuple[int, int, int]:
-    """The DER element at `pos`: (tag, first octet of its contents, end of the element)."""
-    if pos + 2 > len(der):
-        raise ValueError("truncated DER")
-    tag = der[pos]
-    if tag & 0x1F == 0x1F:
-        raise ValueError("unexpected multi-octet DER tag")
-    length = der[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 0 < count <= 4 or pos + count > len(der):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(der[pos : pos + count], "big")
-        pos += count
-    end = pos + length
-    if end > len(der):
-        raise ValueError("truncated DER")
-    return tag, pos, end
-
-
-def _spki(der_cert: bytes) -> bytes:
-    """The certificate's SubjectPublicKeyInfo, as the octets encoded in it (RFC 5280 4.1).
-
-    DANE hashes these exact octets; they are taken from the certificate rather than
-    re-encoded from the parsed key. Raises ValueError when `der_cert` is no certificate.
-    """
-    x509.load_der_x509_certificate(der_cert)  # ValueError when it is not one
-    tag, start, _ = _der_element(der_cert, 0)  # Certificate
-    if tag != 0x30:
-        raise ValueError("a certificate is a DER SEQUENCE")
-    tag, pos, _ = _der_element(der_cert, start)  # TBSCertificate
-    if tag != 0x30:
-        raise ValueError("a TBSCertificate is a DER SEQUENCE")
-    tag, _, end = _der_element(der_cert, pos)
-    if tag == 0xA0:  # [0] EXPLICIT version
-        pos = end
-    for _field in ("serialNumber", "signature", "issuer", "validity", "subject"):
-        _, _, pos = _der_element(der_cert, pos)
-    tag, _, end = _der_element(der_cert, pos)
-    if tag != 0x30:
-        raise ValueError("a SubjectPublicKeyInfo is a DER SEQUENCE")
-    return der_cert[pos:end]
-
-
-def spki_sha256(der_cert: bytes) -> str:
-    """The SHA-256 of the certificate's SubjectPublicKeyInfo, in hex: a "3 1 1" record's data."""
-    return hashlib.sha256(_spki(der_cert)).hexdigest()
-
-
-def _tlsa_digest(der_cert: bytes, selector: int, mtype: int) -> bytes | None:
-    """The association data that (selector, mtype) gives for this certificate; None if unknown."""
-    if selector == 0:
-        selected = der_cert
-    elif selector == 1:
-        selected = _spki(der_cert)
-    else:
-        return None
-    if mtype == 0:
-        return selected
-    if mtype == 1:
-        return hashlib.sha256(selected).digest()
-    if mtype == 2:
-        return hashlib.sha512(selected).digest()
-    return None
-
-
 def tlsa_match(chain: Sequence[bytes], records: Sequence[Tlsa]) -> list[Tlsa]:
     """The records, in their order, that match the chain (DER certificates, leaf first).
 
@@ -204,7 +138,7 @@ def tlsa_match(chain: Sequence[bytes], records: Sequence[Tlsa]) -> list[Tlsa]:
         else:
             continue
         for der_cert in candidates:
-            if _tlsa_digest(der_cert, record.selector, record.mtype) == record.data:
+            if tlsa_association(der_cert, record.selector, record.mtype) == record.data:
                 matched.append(record)
                 break
     return matched

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mailstack import options
+
 if TYPE_CHECKING:
     from mailstack.reports.sources import Item, Limits
 
@@ -49,13 +51,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--imap-cafile", metavar="FILE", help="the CA certificates of a private CA")
     p.add_argument("--html", metavar="FILE", help="also write the summary as an HTML page")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    options.add_json(p)
     p.add_argument("--no-resolve", action="store_true", help="do not look up reverse names")
-    p.add_argument(
-        "--resolver", metavar="IP", help="the resolver for reverse names and the IMAP server's name"
-    )
-    p.add_argument("--resolver-port", type=int, default=53, metavar="PORT")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds per reverse name (2)")
+    options.add_resolver(p, "the resolver for reverse names and the IMAP server's name")
+    options.add_timeout(p, 2.0, "per reverse name")
     p.add_argument(
         "--max-size",
         type=size,

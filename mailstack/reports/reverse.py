@@ -10,40 +10,26 @@ from concurrent.futures import ThreadPoolExecutor
 import dns.exception
 import dns.resolver
 
+from mailstack.dnsquery import DnsError, resolver
+
 WORKERS = 16
-
-
-def _resolver(nameserver: str | None, port: int) -> dns.resolver.Resolver | None:
-    if nameserver is None:
-        try:
-            return dns.resolver.Resolver(configure=True)
-        except dns.exception.DNSException:
-            return None
-    return _given(nameserver, port)
-
-
-def _given(nameserver: str, port: int) -> dns.resolver.Resolver:
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = [nameserver]
-    resolver.port = port
-    return resolver
 
 
 def address_of(host: str, *, nameserver: str, port: int = 53, timeout: float = 5.0) -> str:
     """`host`'s first IPv4 address, else its first IPv6 one, from `nameserver`; OSError if none."""
-    resolver = _given(nameserver, port)
+    stub = resolver(nameserver, port=port, lifetime=timeout)
     for rdtype in ("A", "AAAA"):
         try:
-            answer = resolver.resolve(host, rdtype, lifetime=timeout)
+            answer = stub.resolve(host, rdtype)
         except dns.exception.DNSException:
             continue
         return str(sorted(r.to_text() for r in answer)[0])
     raise OSError(f"{host}: no address from the resolver {nameserver}")
 
 
-def _name(resolver: dns.resolver.Resolver, ip: str, timeout: float) -> str | None:
+def _name(stub: dns.resolver.Resolver, ip: str) -> str | None:
     try:
-        answer = resolver.resolve_address(ip, lifetime=timeout)
+        answer = stub.resolve_address(ip)
     except (dns.exception.DNSException, ValueError):
         return None
     names = sorted(r.to_text().removesuffix(".") for r in answer)
@@ -55,9 +41,12 @@ def reverse_names(
 ) -> dict[str, str | None]:
     """Each address's PTR name, or None; through `nameserver`, else the system's resolver."""
     addresses = sorted(set(ips))
-    resolver = _resolver(nameserver, port)
-    if resolver is None or not addresses:
+    try:
+        stub = resolver(nameserver, port=port, lifetime=timeout)
+    except DnsError:
         return dict.fromkeys(addresses)
+    if not addresses:
+        return {}
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(addresses))) as pool:
-        names = pool.map(lambda ip: _name(resolver, ip, timeout), addresses)
+        names = pool.map(lambda ip: _name(stub, ip), addresses)
         return dict(zip(addresses, names, strict=True))

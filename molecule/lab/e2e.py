@@ -5,14 +5,14 @@ pass.
 
     python molecule/lab/e2e.py [--inventory inventories/lab] [--only N ...] [--json FILE]
 
-Runs on the controller; reaches the containers with `podman exec`, and the inventory's plan
-with mailstack itself (the policy id served must be the one the DNS builder derived).
+Runs on the controller, in the project's environment; reaches the containers with `podman
+exec`, and the inventory's plan and the TLSA data of keys with mailstack itself (the policy id
+served must be the one the DNS builder derived; a key's TLSA is `mailstack.keys.tlsa_311`).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+from mailstack.keys import tlsa_311
 
 HERE = Path(__file__).resolve().parent
 CLIENT = "client.lab.test"
@@ -263,15 +263,6 @@ def check_smtp(r: Result, inventory: str) -> None:
     r.evidence.append(f"relay without AUTH: {said['code']} {said['reply']}")
 
 
-def tlsa_data(pem: bytes) -> str:
-    """The TLSA 3 1 1 data of a public key: SHA-256 of its SubjectPublicKeyInfo."""
-    key = serialization.load_pem_public_key(pem)
-    der = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(der).hexdigest()
-
-
 def playbook(inventory: str, name: str, *args: str) -> str:
     """Run one of mailstack's playbooks on the lab, as make lab does."""
     env = dict(os.environ)
@@ -293,7 +284,7 @@ def presented_key() -> str:
         f"openssl s_client -starttls smtp -connect {EXAMPLE}:25 -servername {EXAMPLE}"
         " </dev/null 2>/dev/null | openssl x509 -pubkey -noout",
     )
-    return tlsa_data(out.encode())
+    return tlsa_311(out.encode())
 
 
 def served_tlsa(server: str = "") -> str:
@@ -305,7 +296,7 @@ def served_tlsa(server: str = "") -> str:
 def check_rollover(r: Result, inventory: str) -> None:
     published = Path(inventory) / "published" / "tls" / EXAMPLE
     current, following = (
-        tlsa_data((published / f"{k}.pem").read_bytes()) for k in ("current", "next")
+        tlsa_311((published / f"{k}.pem").read_bytes()) for k in ("current", "next")
     )
     expect(
         presented_key() == current, "mx1.example.test does not present its published current key"
@@ -329,7 +320,7 @@ def check_rollover(r: Result, inventory: str) -> None:
     r.evidence.append(f"after: mx1.example.test presents {following[:16]}... (the former next key)")
     exchange(r, BOB, PEER, ALICE, EXAMPLE)
     playbook(inventory, "lab/lab-dns.yml", "-e", "lab_dns_zones_only=true")
-    newest = tlsa_data((published / "next.pem").read_bytes())
+    newest = tlsa_311((published / "next.pem").read_bytes())
     expect(
         newest in served_tlsa("10.231.0.2") and current not in served_tlsa("10.231.0.2"),
         "the zone does not have the new next key's TLSA, or still has the retired key's",

@@ -20,9 +20,9 @@ from mailstack.check.tlsprobe import (
     Tlsa,
     accepts,
     handshake,
-    spki_sha256,
     tlsa_match,
 )
+from mailstack.keys import tlsa_311
 
 CATEGORY = "DANE and TLS"
 CLIENT = "Client TLS"
@@ -115,7 +115,7 @@ def _address(ctx: Context, host: str, address: str, records: list[Tlsa]) -> list
                 failed(
                     CATEGORY,
                     "dane.match",
-                    f"{where}: the certificate's key (SPKI SHA-256 {spki_sha256(got.chain[0])})"
+                    f"{where}: the certificate's key (SPKI SHA-256 {tlsa_311(got.chain[0])})"
                     " matches no TLSA record: DANE senders will not deliver (a key changed"
                     " before its TLSA was published?)",
                     "publish the TLSA of the key the server uses (mailstack dns plan, then"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mailstack import spf
 from mailstack.check.context import Context
-from mailstack.check.dnsquery import DnsError
 from mailstack.check.report import Finding, failed, passed, warned
+from mailstack.dnsquery import DnsError
 from mailstack.dnssource import Answer, SourceError
 
 CATEGORY = "SPF"

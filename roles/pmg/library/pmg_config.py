@@ -28,29 +28,8 @@ options:
     description: Option names as PMG spells them (e.g. C(maxsize), C(dkim-use-domain)) and values.
     type: dict
     required: true
-  api_url:
-    description: PMG's API, C(https://HOST:8006).
-    type: str
-    required: true
-  api_user:
-    description: The user with the Administrator role.
-    type: str
-    required: true
-  api_password:
-    description: Its password.
-    type: str
-    required: true
-  api_ca_file:
-    description: A CA file for PMG's API certificate.
-    type: path
-  validate_certs:
-    description: Check PMG's API certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds per request.
-    type: int
-    default: 30
+extends_documentation_fragment:
+  - pmg_api
 author: mailstack
 """
 

@@ -13,7 +13,8 @@ DOCUMENTATION = r"""
 module: pmg_dkim
 short_description: The DKIM selector of Proxmox Mail Gateway and its key
 description:
-  - Makes PMG sign with the given selector: when the configured selector or its key size
+  - >-
+    Makes PMG sign with the given selector: when the configured selector or its key size
     differ, C(POST /config/dkim/selector) makes PMG generate the key (an existing key of the
     selector is kept, PMG refuses one of another size). Returns the public key as PEM, read
     from C(GET /config/dkim/selector), for the DNS record.
@@ -27,29 +28,8 @@ options:
     description: RSA key size in bits (1024 at least; 2048 recommended).
     type: int
     default: 2048
-  api_url:
-    description: PMG's API, C(https://HOST:8006).
-    type: str
-    required: true
-  api_user:
-    description: The user with the Administrator role.
-    type: str
-    required: true
-  api_password:
-    description: Its password.
-    type: str
-    required: true
-  api_ca_file:
-    description: A CA file for PMG's API certificate.
-    type: path
-  validate_certs:
-    description: Check PMG's API certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds per request.
-    type: int
-    default: 30
+extends_documentation_fragment:
+  - pmg_api
 author: mailstack
 """
 

@@ -46,29 +46,8 @@ options:
     description: Delete the objects of the collection that are not listed.
     type: bool
     default: false
-  api_url:
-    description: PMG's API, C(https://HOST:8006) (C(/api2/json) is added).
-    type: str
-    required: true
-  api_user:
-    description: The user, C(name@pam) or C(name@pmg), with the Administrator role.
-    type: str
-    required: true
-  api_password:
-    description: Its password (PMG 8 has no API tokens).
-    type: str
-    required: true
-  api_ca_file:
-    description: A CA file for PMG's API certificate (PMG's own CA by default).
-    type: path
-  validate_certs:
-    description: Check PMG's API certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds per request.
-    type: int
-    default: 30
+extends_documentation_fragment:
+  - pmg_api
 author: mailstack
 """
 

@@ -13,7 +13,8 @@ DOCUMENTATION = r"""
 module: pmg_validate
 short_description: Check the pmg role's objects before any request
 description:
-  - Checks every relay domain, DKIM signing domain, transport, trusted network, TLS policy,
+  - >-
+    Checks every relay domain, DKIM signing domain, transport, trusted network, TLS policy,
     whitelist entry and spam score level the role is given, with PMG's own formats, and fails
     listing each bad value with its variable and field (for example
     C(pmg__networks[1].cidr: '10.0.0.0/33' is not a network in CIDR notation)). Talks to nobody.

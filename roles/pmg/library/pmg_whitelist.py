@@ -34,29 +34,8 @@ options:
     description: Remove the entries that are not listed.
     type: bool
     default: false
-  api_url:
-    description: PMG's API, C(https://HOST:8006).
-    type: str
-    required: true
-  api_user:
-    description: The user with the Administrator role.
-    type: str
-    required: true
-  api_password:
-    description: Its password.
-    type: str
-    required: true
-  api_ca_file:
-    description: A CA file for PMG's API certificate.
-    type: path
-  validate_certs:
-    description: Check PMG's API certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds per request.
-    type: int
-    default: 30
+extends_documentation_fragment:
+  - pmg_api
 author: mailstack
 """
 
