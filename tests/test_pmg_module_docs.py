@@ -1,5 +1,5 @@
 """The pmg role's modules: what `ansible-doc` documents for each (its own options, and the
-connection options of the shared fragment, roles/pmg/doc_fragments/pmg_api.py) is exactly
+connection options of the shared fragment, roles/pmg/doc_fragments/pmg_connection.py) is exactly
 the argument spec the module runs with (its own, and `connection_spec()` of pmg_api)."""
 
 from __future__ import annotations
@@ -91,4 +91,4 @@ def test_the_connection_options_are_documented_once() -> None:
         text = path.read_text()
         assert "api_password:" not in text, path
         if path.stem != "pmg_validate":
-            assert "extends_documentation_fragment:\n  - pmg_api\n" in text, path
+            assert "extends_documentation_fragment:\n  - pmg_connection\n" in text, path

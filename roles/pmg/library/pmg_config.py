@@ -29,7 +29,7 @@ options:
     type: dict
     required: true
 extends_documentation_fragment:
-  - pmg_api
+  - pmg_connection
 author: mailstack
 """
 

@@ -29,7 +29,7 @@ options:
     type: int
     default: 2048
 extends_documentation_fragment:
-  - pmg_api
+  - pmg_connection
 author: mailstack
 """
 

@@ -16,7 +16,7 @@ description:
     its SMTP service presents (C(pmg-tls.pem) in C(/nodes/NODE/certificates/info)), whose key
     the TLSA record of the gateway is made from. Changes nothing.
 extends_documentation_fragment:
-  - pmg_api
+  - pmg_connection
 author: mailstack
 """
 

@@ -47,7 +47,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
-  - pmg_api
+  - pmg_connection
 author: mailstack
 """
 

@@ -31,7 +31,7 @@ options:
     elements: dict
     required: true
 extends_documentation_fragment:
-  - pmg_api
+  - pmg_connection
 author: mailstack
 """
 
