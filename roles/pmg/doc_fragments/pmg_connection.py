@@ -1,5 +1,5 @@
 """The options every API module of the `pmg` role takes to reach Proxmox Mail Gateway,
-documented once (`extends_documentation_fragment: [pmg_api]`); their argument spec is
+documented once (`extends_documentation_fragment: [pmg_connection]`); their argument spec is
 `connection_spec()` in module_utils/pmg_api.py."""
 
 from __future__ import annotations
