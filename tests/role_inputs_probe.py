@@ -19,6 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mailstack.accounts import Vaulted
+from mailstack.inventory import plain
+
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "ansible" / "site.yml"
 
@@ -29,19 +32,11 @@ def _patch(spec: str) -> None:
     setattr(importlib.import_module(module), name, json.loads(value))
 
 
-def _plain(value: Any) -> Any:
-    from ansible.parsing.vault import VaultHelper  # noqa: PLC0415
-
-    if VaultHelper.get_ciphertext(value, with_tags=False) is not None:
+def _shown(value: Any) -> str:
+    """How a vaulted value (mailstack's Vaulted, from `plain`) is printed: never its text."""
+    if isinstance(value, Vaulted):
         return "<vaulted>"
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    for kind in (bool, str, int, float):
-        if isinstance(value, kind):
-            return kind(value)
-    return value
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def main() -> int:
@@ -93,11 +88,11 @@ def main() -> int:
             role, _, template = spec.partition(":")
             rendered[spec] = _render(loader, Templar, hv, role, template, received.get(role, {}))
         out[host.name] = {
-            "share": _plain(share),
-            "roles": _plain(received),
+            "share": plain(share),
+            "roles": plain(received),
             "rendered": rendered,
         }
-    json.dump(out, sys.stdout, indent=1, sort_keys=True)
+    json.dump(out, sys.stdout, indent=1, sort_keys=True, default=_shown)
     return 0
 
 
