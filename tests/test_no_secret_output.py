@@ -26,15 +26,21 @@ LAB = ROOT / "inventories" / "lab"
 def _vault_constructor(loader: yaml.SafeLoader, node: yaml.Node) -> str:
     secret = VaultSecret((LAB / "vault-password").read_bytes().strip())
     text = loader.construct_scalar(node)  # type: ignore[arg-type]
-    return VaultLib([("default", secret)]).decrypt(str(text)).decode()
+    plain: bytes = VaultLib([("default", secret)]).decrypt(str(text))
+    return plain.decode()
+
+
+class _VaultLoader(yaml.SafeLoader):
+    """YAML's safe loader, decrypting `!vault` values with the lab's test-only key."""
+
+
+_VaultLoader.add_constructor("!vault", _vault_constructor)
 
 
 def lab_passwords() -> list[str]:
     """The lab's mailbox passwords, decrypted here with its test-only key."""
-    loader = type("VaultLoader", (yaml.SafeLoader,), {})
-    loader.add_constructor("!vault", _vault_constructor)
     text = (LAB / "group_vars" / "all" / "mailstack.yml").read_text()
-    data = yaml.load(text, Loader=loader)  # noqa: S506 (a SafeLoader with one constructor)
+    data = yaml.load(text, Loader=_VaultLoader)  # noqa: S506 (a SafeLoader with one constructor)
     found = [m["password"] for d in data["mailstack_domains"] for m in d.get("mailboxes", [])]
     assert found and all(len(p) >= 8 for p in found)
     return found
