@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from mailstack import __version__, options
+from mailstack import __version__, options, share
 from mailstack.check import command as check_command
 from mailstack.dnssource import CacheSource, DnsSource, RecordingSource, Source
 from mailstack.inventory import Inventory, load
@@ -83,6 +83,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f" {len(plan.zones)} zone(s), {len(plan.records)} record(s),"
         f" {len(plan.problems.warnings)} warning(s)"
     )
+    return 0
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    """Each host's share of the description, as the playbooks hand it to the roles."""
+    err = Output(sys.stderr)
+    try:
+        description = _inventory(args).description
+    except DescriptionError as exc:
+        err.problems(exc.problems)
+        return 1
+    names = [h.name for h in description.hosts]
+    unknown = [h for h in args.hosts if h not in names]
+    if unknown:
+        print(
+            f"{args.command_name}: error: {', '.join(unknown)}: not a host of the mail or pmg"
+            f" group (hosts: {', '.join(names)})",
+            file=sys.stderr,
+        )
+        return 1
+    shares = {name: share.of(description, name) for name in args.hosts or names}
+    json.dump(shares, sys.stdout, indent=2)
+    print()
     return 0
 
 
@@ -376,6 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
         "check the description and every record it implies",
         [inv, resolver],
     )
+    share_ = _sub(
+        spec_cmds,
+        "share",
+        cmd_share,
+        "each host's share of the description, as its roles receive it (JSON; no password)",
+        [inv],
+    )
+    share_.add_argument("hosts", nargs="*", metavar="HOST", help="only these hosts")
 
     _add_dns_commands(commands, inv, resolver)
 

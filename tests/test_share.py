@@ -21,7 +21,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from mailstack import share
 from mailstack.inventory import load
 from mailstack.model import parse
-from tests.conftest import ROOT
+from tests.conftest import ROOT, mailstack
 
 
 def _share(domains: list[dict[str, Any]], hosts: dict[str, Any], host: str, gw: Any = ()) -> Any:
@@ -179,3 +179,15 @@ def test_a_default_changed_in_the_model_alone_reaches_the_rendered_configuration
     after = probe(lab, "--set", 'mailstack.model:DKIM_DEFAULT_STATE="staged"', "--render", table)
     assert "s2025r._domainkey" not in after["mx1.example.test"]["rendered"][table]
     assert [k["state"] for k in after["mx1.example.test"]["share"]["dkim"]] == ["staged"] * 2
+
+
+def test_mailstack_spec_share_prints_what_the_roles_receive() -> None:
+    lab = ROOT / "inventories" / "lab"
+    result = mailstack("spec", "share", "-i", str(lab))
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert {host: seen["share"] for host, seen in probe(lab).items()} == printed
+    assert "password" not in result.stdout
+    wrong = mailstack("spec", "share", "-i", str(lab), "mx9.example.test")
+    assert wrong.returncode == 1
+    assert "mx9.example.test: not a host of the mail or pmg group" in wrong.stderr
