@@ -10,13 +10,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from mailstack.fields import Reader, first_time, is_address, is_local_part
+from mailstack.fields import NAME_LIMIT, Reader, first_time, is_address, is_local_part
 from mailstack.problems import Problems
 
-HASH_SCHEMES = ("ARGON2ID", "ARGON2I", "BLF-CRYPT", "SHA512-CRYPT", "SHA256-CRYPT")
-_HASH = re.compile(r"^\{([A-Z0-9-]+)\}\S+$")
+# crypt(3)'s alphabet, and Argon2's (standard base64, no padding).
+_CRYPT = "[./0-9A-Za-z]+"
+_B64 = "[+/0-9A-Za-z]+"
+_ARGON2 = rf"v=19\$m=[0-9]{{1,10}},t=[0-9]{{1,10}},p=[0-9]{{1,3}}\${_B64}\${_B64}"
+_SHA_CRYPT = rf"(?:rounds=[0-9]{{1,9}}\$)?{_CRYPT}\${_CRYPT}"
+# What follows `{SCHEME}` in a hash of each scheme that mailstack accepts, matched whole: only
+# the scheme's own alphabet, so that no `:`, space or control character ever reaches the users
+# file, whose fields are separated by `:`.
+HASH_FORMS = {
+    "ARGON2ID": re.compile(rf"\$argon2id\${_ARGON2}"),
+    "ARGON2I": re.compile(rf"\$argon2i\${_ARGON2}"),
+    "BLF-CRYPT": re.compile(rf"\$2[aby]\$[0-9]{{2}}\${_CRYPT}"),
+    "SHA512-CRYPT": re.compile(rf"\$6\${_SHA_CRYPT}"),
+    "SHA256-CRYPT": re.compile(rf"\$5\${_SHA_CRYPT}"),
+}
+HASH_SCHEMES = tuple(HASH_FORMS)
+# Longer than any hash of these schemes (an Argon2 hash with large parameters is about 130).
+HASH_LIMIT = 256
+_HASH = re.compile(r"\{([A-Z0-9-]+)\}(.*)", re.DOTALL)
 # Dovecot's sizes: a number and a unit (kibi-, mebi-, gibi-, tebibytes).
-_QUOTA = re.compile(r"^[1-9][0-9]{0,5}[KMGT]$")
+_QUOTA = re.compile(r"[1-9][0-9]{0,5}[KMGT]")
 
 
 class Vaulted:
@@ -65,9 +82,9 @@ def read(r: Reader, problems: Problems) -> Accounts:
         name = _local(m, seen, problems)
         vaulted = m.data.get("password")
         password = _password(m, problems)
-        quota = m.text("quota")
+        quota = m.text("quota", longest=NAME_LIMIT)
         m.done()
-        if quota is not None and not _QUOTA.match(quota):
+        if quota is not None and not _QUOTA.fullmatch(quota):
             problems.error(m.at("quota"), f"{quota!r} is not a size such as 500M or 2G")
             quota = None
         if name and password is not None:
@@ -77,7 +94,7 @@ def read(r: Reader, problems: Problems) -> Accounts:
     for i, item in enumerate(r.items("aliases")):
         a = Reader(item, f"{r.at('aliases')}[{i}]", problems)
         name = _local(a, seen, problems)
-        targets = [t.lower() for t in a.texts("to")]
+        targets = [t.lower() for t in a.texts("to", longest=NAME_LIMIT)]
         a.done()
         if not targets:
             problems.error(a.at("to"), "needs at least one address")
@@ -86,7 +103,7 @@ def read(r: Reader, problems: Problems) -> Accounts:
                 problems.error(f"{a.at('to')}[{j}]", f"{target!r} is not a mail address")
         if name and targets:
             aliases.append(Alias(name, tuple(targets)))
-    catch_all = r.text("catch_all")
+    catch_all = r.text("catch_all", longest=NAME_LIMIT)
     if catch_all is not None and not is_address(catch_all.lower()):
         problems.error(r.at("catch_all"), f"{catch_all!r} is not a mail address")
         catch_all = None
@@ -94,7 +111,7 @@ def read(r: Reader, problems: Problems) -> Accounts:
 
 
 def _local(r: Reader, seen: dict[str, str], problems: Problems) -> str | None:
-    name = r.text("name", required=True)
+    name = r.text("name", required=True, longest=NAME_LIMIT)
     if name is None:
         return None
     if not is_local_part(name):
@@ -119,7 +136,7 @@ def _password(m: Reader, problems: Problems) -> str | None:
         return None
     if vaulted is not None:
         return ""
-    password_hash = m.text("password_hash")
+    password_hash = m.text("password_hash", longest=HASH_LIMIT)
     if password_hash is None:
         problems.error(m.at("password_hash"), "is required (or a vaulted password)")
         return None
@@ -127,11 +144,20 @@ def _password(m: Reader, problems: Problems) -> str | None:
 
 
 def _hash_ok(value: str, path: str, problems: Problems) -> bool:
-    match = _HASH.match(value)
+    match = _HASH.fullmatch(value)
     if match is None:
         problems.error(path, "must be a {SCHEME}hash as `doveadm pw` prints it, never a password")
         return False
-    if match.group(1) not in HASH_SCHEMES:
-        problems.error(path, f"the scheme {match.group(1)} is not one of {', '.join(HASH_SCHEMES)}")
+    scheme, hashed = match.groups()
+    form = HASH_FORMS.get(scheme)
+    if form is None:
+        problems.error(path, f"the scheme {scheme} is not one of {', '.join(HASH_SCHEMES)}")
+        return False
+    if form.fullmatch(hashed) is None:
+        problems.error(
+            path,
+            f"is not a {scheme} hash as `doveadm pw -s {scheme}` prints it (only the scheme's"
+            " alphabet: letters, digits and . / $ , = +)",
+        )
         return False
     return True

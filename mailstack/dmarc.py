@@ -6,7 +6,7 @@ import re
 
 from mailstack.model import POLICIES, Dmarc
 
-_TAG = re.compile(r"^([A-Za-z]+)=(.*)$")
+_TAG = re.compile(r"([A-Za-z]+)=(.*)")
 _KNOWN = {"v", "p", "sp", "np", "adkim", "aspf", "pct", "t", "rua", "ruf", "fo", "rf", "ri", "psd"}
 
 
@@ -36,7 +36,7 @@ def parse(text: str) -> dict[str, str]:
     if parts and parts[-1] == "":
         parts.pop()
     for i, part in enumerate(parts):
-        match = _TAG.match(part.replace(" =", "=").replace("= ", "="))
+        match = _TAG.fullmatch(part.replace(" =", "=").replace("= ", "="))
         if match is None:
             raise ValueError(f"{part!r} is not a tag=value pair")
         name, value = match.group(1).lower(), match.group(2).strip()

@@ -28,7 +28,11 @@ HOST_VARS = {
 DOCS = {
     "mailstack_domains": "The mail domains, in `group_vars/all/` of the inventory. Every field"
     " is checked before anything runs, and an unknown field is an error that names the"
-    " closest known one.",
+    " closest known one. Every value ends up in a config file or a DNS record, so a string is"
+    " one line of printable text: a control character (newline, NUL, ...) is refused, and so"
+    " is a value longer than its limit: 253 characters for a DNS name, 255 for another name"
+    " (a selector, a local part, an address), 256 for a password hash and 1024 for free text"
+    " (a URL, a note).",
     _D + "name": "The mail domain; a domain is listed once.",
     _D + "zone": "The DNS zone that holds the domain's records: a parent zone for a subdomain."
     " Unset: the domain is its own zone.",
@@ -122,7 +126,9 @@ DOCS = {
     " refused. Give it or `password_hash`.",
     _D + "mailboxes[].password_hash": "The password's hash as `doveadm pw -s SHA512-CRYPT`"
     " prints it (`{SCHEME}hash`; ARGON2ID, ARGON2I, BLF-CRYPT, SHA512-CRYPT or"
-    " SHA256-CRYPT). Give it or `password`.",
+    " SHA256-CRYPT), in the form of its scheme and with only the scheme's alphabet: letters,"
+    " digits and `. / $ , = +` (never a `:`, which separates the fields of Dovecot's users"
+    " file). Give it or `password`.",
     _D + "mailboxes[].quota": "The mailbox's size limit, such as `500M` or `2G`. Unset: the"
     " `dovecot` role's default.",
     _D + "aliases": "Addresses of the domain that deliver to other addresses; a mailbox may"

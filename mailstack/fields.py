@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -15,20 +16,30 @@ from mailstack.problems import Problems
 
 T = TypeVar("T")
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Every pattern here and in the model is matched whole (re.fullmatch), never with `$`, which
+# also matches before a final newline.
+_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_LOCAL_PART = re.compile(r"[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?")
 
-
-_LOCAL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$")
+# The longest values the description accepts, in characters: a DNS name (RFC 1035), any other
+# name (a selector, a local part, an address), and free text (a URL, a note).
+DNS_NAME_LIMIT = 253
+NAME_LIMIT = 255
+TEXT_LIMIT = 1024
+# Unicode categories no value of the description holds, since every value ends up in a config
+# file or a DNS record: control characters (newline, NUL, ...), format characters (such as
+# bidirectional overrides), line and paragraph separators, surrogates.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
 def is_labels(name: str, *, host: bool = False, min_labels: int = 1) -> bool:
     """Lower-case DNS labels joined by dots; `host` refuses underscores (RFC 952)."""
-    if not name or len(name) > 253:
+    if not name or len(name) > DNS_NAME_LIMIT:
         return False
     pattern = _HOST_LABEL if host else _LABEL
     labels = name.split(".")
-    return len(labels) >= min_labels and all(pattern.match(label) for label in labels)
+    return len(labels) >= min_labels and all(pattern.fullmatch(label) for label in labels)
 
 
 def is_dns_name(name: str, *, host: bool = False) -> bool:
@@ -38,7 +49,7 @@ def is_dns_name(name: str, *, host: bool = False) -> bool:
 
 def is_local_part(name: str) -> bool:
     """A lower-case local part as mailstack accepts it for mailboxes and aliases."""
-    return bool(_LOCAL_PART.match(name))
+    return bool(_LOCAL_PART.fullmatch(name))
 
 
 def is_address(address: str) -> bool:
@@ -50,6 +61,28 @@ def is_address(address: str) -> bool:
         and is_dns_name(domain, host=True)
         and len(domain.rsplit(".", 1)[-1]) >= 2
     )
+
+
+def text_problem(value: str, longest: int) -> str | None:
+    """Why `value` cannot be a value of the description (a control character, or longer than
+    `longest`), or None when it can."""
+    if len(value) > longest:
+        return f"is {len(value)} characters long: {longest} at most"
+    for i, char in enumerate(value):
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            return (
+                f"holds the control character U+{ord(char):04X} at offset {i}:"
+                " a value is one line of printable text"
+            )
+    return None
+
+
+def check_text(value: str, path: str, problems: Problems, longest: int = TEXT_LIMIT) -> bool:
+    """Record an error at `path` and answer False when `text_problem` refuses `value`."""
+    problem = text_problem(value, longest)
+    if problem is not None:
+        problems.error(path, problem)
+    return problem is None
 
 
 def first_time(value: str, path: str, seen: dict[str, str], problems: Problems) -> bool:
@@ -77,6 +110,8 @@ class Field:
     low: int | None = None
     high: int | None = None
     required: bool = False
+    # The longest string it takes, in characters.
+    longest: int | None = None
 
 
 Schema = dict[str, Field]
@@ -184,9 +219,18 @@ class Reader:
         *,
         required: bool = False,
         choices: tuple[str, ...] | None = None,
+        longest: int = TEXT_LIMIT,
     ) -> str | None:
-        self._note(key, "string", default=default, choices=choices, required=required)
-        return self._text(key, default, required=required, choices=choices)
+        """A string of one line of printable text, `longest` characters at most."""
+        self._note(
+            key,
+            "string",
+            default=default,
+            choices=choices,
+            required=required,
+            longest=None if choices else longest,
+        )
+        return self._text(key, default, required=required, choices=choices, longest=longest)
 
     def _text(
         self,
@@ -195,6 +239,7 @@ class Reader:
         *,
         required: bool = False,
         choices: tuple[str, ...] | None = None,
+        longest: int = TEXT_LIMIT,
     ) -> str | None:
         value = self._value(key)
         if value is None:
@@ -203,6 +248,8 @@ class Reader:
             return default
         if not isinstance(value, str):
             self.problems.error(self.at(key), f"must be a string, not {_kind(value)}")
+            return default
+        if not check_text(value, self.at(key), self.problems, longest):
             return default
         if choices is not None and value not in choices:
             self.problems.error(self.at(key), f"must be one of {', '.join(choices)}, not {value!r}")
@@ -248,20 +295,24 @@ class Reader:
             return []
         return value
 
-    def texts(self, key: str) -> list[str]:
-        self._note(key, "list of strings")
+    def texts(self, key: str, *, longest: int = TEXT_LIMIT) -> list[str]:
+        """Strings, each as `text` reads one; a list item that is not one is an error."""
+        self._note(key, "list of strings", longest=longest)
         out = []
         for i, item in enumerate(self._items(key)):
-            if isinstance(item, str):
+            at = f"{self.at(key)}[{i}]"
+            if not isinstance(item, str):
+                self.problems.error(at, f"must be a string, not {_kind(item)}")
+            elif check_text(item, at, self.problems, longest):
                 out.append(item)
-            else:
-                self.problems.error(f"{self.at(key)}[{i}]", f"must be a string, not {_kind(item)}")
         return out
 
     def name(self, key: str, *, required: bool = False, host: bool = False) -> str | None:
         """A DNS name, lower-cased; a final dot is accepted and dropped."""
-        self._note(key, "host name" if host else "domain name", required=required)
-        value = self._text(key, None, required=required)
+        kind = "host name" if host else "domain name"
+        self._note(key, kind, required=required, longest=DNS_NAME_LIMIT)
+        # One more character for the final dot.
+        value = self._text(key, None, required=required, longest=DNS_NAME_LIMIT + 1)
         if value is None:
             return None
         return check_name(value, self.at(key), self.problems, host=host)
@@ -278,6 +329,8 @@ class Reader:
 
 
 def check_name(value: str, path: str, problems: Problems, *, host: bool = False) -> str | None:
+    if not check_text(value, path, problems, DNS_NAME_LIMIT + 1):
+        return None
     name = value.lower().removesuffix(".")
     if not is_dns_name(name, host=host):
         what = "a host name" if host else "a domain name"
@@ -295,6 +348,8 @@ def check_network(
 ) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     if not isinstance(value, str):
         problems.error(path, f"must be a string, not {_kind(value)}")
+        return None
+    if not check_text(value, path, problems, NAME_LIMIT):
         return None
     try:
         net = ipaddress.ip_network(value, strict=True)

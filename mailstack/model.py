@@ -16,7 +16,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from mailstack import accounts
-from mailstack.fields import Reader, check_name, check_network, first_time, is_labels
+from mailstack.fields import (
+    NAME_LIMIT,
+    Reader,
+    check_name,
+    check_network,
+    check_text,
+    first_time,
+    is_dns_name,
+    is_labels,
+)
 from mailstack.problems import DescriptionError, Problems
 
 Policy = Literal["none", "quarantine", "reject"]
@@ -39,8 +48,12 @@ SERVICES = {
     "pop3s": 995,
 }
 CAA_TAGS = ("issue", "issuewild", "iodef", "issuemail", "issuevmc")
-_MAILTO = re.compile(r"^mailto:[^@\s,;!]+@([A-Za-z0-9.-]+)(![0-9]+[kmgt]?)?$")
-_HTTPS = re.compile(r"^https://[^\s;,]+$")
+# A mailto: report URI (RFC 7489 section 6.2): a conservative dot-atom local part, a host
+# name, and a size limit such as `!10m`; matched whole (re.fullmatch), as every pattern here.
+_MAILTO = re.compile(
+    r"mailto:[A-Za-z0-9_+=-]+(?:\.[A-Za-z0-9_+=-]+)*@(?P<domain>[A-Za-z0-9.-]+)(?:![0-9]+[kmgt]?)?"
+)
+_HTTPS = re.compile(r'https://[^\s;,"\\]+')
 MIN_TTL = 60
 
 
@@ -239,7 +252,9 @@ def _host(
     ipv4 = ipv6 = None
     for key, version in (("mailstack_ipv4", 4), ("mailstack_ipv6", 6)):
         value = hostvars.get(key)
-        if value is None:
+        if value is None or (
+            isinstance(value, str) and not check_text(value, f"{path}.{key}", problems, NAME_LIMIT)
+        ):
             continue
         try:
             address = ipaddress.ip_address(value) if isinstance(value, str) else None
@@ -409,7 +424,7 @@ def _dkim(r: Reader, problems: Problems) -> tuple[DkimSelector, ...]:
     seen: dict[str, str] = {}
     for i, item in enumerate(r.items("dkim")):
         s = Reader(item, f"{r.at('dkim')}[{i}]", problems)
-        selector = s.text("selector", required=True)
+        selector = s.text("selector", required=True, longest=NAME_LIMIT)
         algorithm = s.text("algorithm", DKIM_DEFAULT_ALGORITHM, choices=DKIM_ALGORITHMS)
         state = s.text("state", DKIM_DEFAULT_STATE, choices=DKIM_STATES) or DKIM_DEFAULT_STATE
         since = _since(s, state, problems)
@@ -479,12 +494,23 @@ def _report_uris(
 ) -> tuple[str, ...]:
     out = []
     for i, uri in enumerate(r.texts(key)):
-        if _MAILTO.match(uri) or (https and _HTTPS.match(uri)):
+        if is_mailto(uri) or (https and is_https(uri)):
             out.append(uri)
         else:
             allowed = "mailto:address or https:// URL" if https else "mailto:address"
             problems.error(f"{r.at(key)}[{i}]", f"{uri!r} is not a {allowed}")
     return tuple(out)
+
+
+def is_mailto(uri: str) -> bool:
+    """A `mailto:` URI of one address, its domain a host name, with an optional size limit."""
+    match = _MAILTO.fullmatch(uri)
+    return match is not None and is_dns_name(match.group("domain").lower(), host=True)
+
+
+def is_https(uri: str) -> bool:
+    """An `https://` URL of printable ASCII, with no quote, backslash, comma or semicolon."""
+    return uri.isascii() and _HTTPS.fullmatch(uri) is not None
 
 
 def _dmarc(data: object, path: str, problems: Problems) -> Dmarc:
@@ -554,7 +580,7 @@ def _bimi(data: object, path: str, problems: Problems) -> Bimi | None:
     authority = r.text("authority")
     r.done()
     for key, value in (("logo", logo), ("authority", authority)):
-        if value is not None and not _HTTPS.match(value):
+        if value is not None and not is_https(value):
             problems.error(r.at(key), f"{value!r} must be an https:// URL")
     if logo is not None and not logo.lower().endswith(".svg"):
         problems.error(r.at("logo"), "must point at an SVG Tiny PS file (.svg)")
@@ -567,7 +593,7 @@ def _caa(data: object, path: str, problems: Problems) -> tuple[tuple[str, str], 
     for tag in CAA_TAGS:
         for i, value in enumerate(r.texts(tag)):
             at = f"{r.at(tag)}[{i}]"
-            if tag == "iodef" and not (value.startswith("mailto:") or _HTTPS.match(value)):
+            if tag == "iodef" and not (is_mailto(value) or is_https(value)):
                 problems.error(at, f"{value!r} must be a mailto: or https:// URL")
             elif '"' in value or not value.isascii():
                 problems.error(at, f"{value!r} must be ASCII with no quote")

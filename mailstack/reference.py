@@ -151,6 +151,8 @@ def _values(field: Field) -> str:
         return ", ".join(_code(str(c)) for c in field.choices)
     if field.low is not None and field.high is not None:
         return f"{field.low} to {field.high}"
+    if field.longest is not None:
+        return f"{field.longest} characters at most"
     return ""
 
 

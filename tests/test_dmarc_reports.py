@@ -22,6 +22,18 @@ SOURCE = ROOT / "roles/opendmarc/files/usr/local/lib/mailstack/dmarc_reports.py"
 reports = load_file(SOURCE, "dmarc_reports")
 
 
+class Outbox(list[EmailMessage]):
+    """A `send` of dmarc_reports that keeps each message, and its envelope recipients."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recipients: list[list[str]] = []
+
+    def __call__(self, message: EmailMessage, to: list[str]) -> None:
+        self.append(message)
+        self.recipients.append(to)
+
+
 def job(
     n: int,
     ip: str,
@@ -176,6 +188,41 @@ def test_recipients_outside_the_organization_need_authorization() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        # sendmail -t reads this To: as victim@target.example and a comment.
+        "mailto:victim@target.example(@peer.test",
+        "mailto:victim@target.example,@peer.test",
+        'mailto:"victim@target.example"@peer.test',
+        "mailto:<victim@target.example>@peer.test",
+        "mailto:victim@target.example @peer.test",
+        "mailto:victim%target.example@peer.test",
+        "mailto:@target.example:victim@peer.test",
+        "mailto:-oQ/tmp@peer.test",
+        "mailto:dmarc@peer.test\n",
+        "mailto:dmarc@peer.test!10x",
+    ],
+)
+def test_a_rua_that_is_not_one_plain_address_is_refused(uri: str) -> None:
+    to, skipped = reports.recipients("peer.test", [uri], 100, frozenset(), lambda p, d: True)
+    assert to == []
+    assert skipped == [f"{uri!r}: not one plain address (local-part@domain)"]
+
+
+def test_the_recipients_are_sendmail_arguments_not_headers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ran: list[list[str]] = []
+    monkeypatch.setattr(reports.subprocess, "run", lambda command, **kwargs: ran.append(command))
+    message = EmailMessage()
+    message["To"] = "victim@target.example(@peer.test"
+    reports.sendmail("postmaster@example.test")(message, ["dmarc@peer.test"])
+    assert ran == [
+        ["/usr/sbin/sendmail", "-oi", "-f", "postmaster@example.test", "dmarc@peer.test"]
+    ]
+
+
 def settings(tmp_path: Path) -> Any:
     return reports.Settings(
         reporter=reports.Reporter("example.test", "postmaster@example.test"),
@@ -199,8 +246,8 @@ def test_a_run_mails_one_report_per_domain_and_keeps_the_history(tmp_path: Path)
         job(1, "192.0.2.1", "peer.test", rua="mailto:dmarc@peer.test")
         + job(2, "192.0.2.9", "other.test", rua="-")
     )
-    sent: list[EmailMessage] = []
-    said = reports.run(s, sent.append, lambda policy, destination: False)
+    sent = Outbox()
+    said = reports.run(s, sent, lambda policy, destination: False)
     assert said == [
         "other.test: 1 messages, no rua: no report",
         "peer.test: 1 messages reported to dmarc@peer.test",
@@ -214,7 +261,7 @@ def test_a_run_mails_one_report_per_domain_and_keeps_the_history(tmp_path: Path)
     assert not s.history.exists()
     assert [p.parent.name for p in s.spool.rglob("*.dat")] == ["sent"]
     # Nothing new: nothing sent again.
-    assert reports.run(s, sent.append) == ["no verdicts since the last run"]
+    assert reports.run(s, sent) == ["no verdicts since the last run"]
     assert len(sent) == 1
 
 
@@ -222,7 +269,7 @@ def test_nothing_is_lost_when_sending_fails(tmp_path: Path) -> None:
     s = settings(tmp_path)
     s.history.write_text(job(1, "192.0.2.1", "peer.test", rua="mailto:dmarc@peer.test"))
 
-    def refuse(message: EmailMessage) -> None:
+    def refuse(message: EmailMessage, to: list[str]) -> None:
         raise OSError("sendmail: queue file write error")
 
     with pytest.raises(OSError, match="queue file"):
@@ -230,13 +277,39 @@ def test_nothing_is_lost_when_sending_fails(tmp_path: Path) -> None:
     assert [p.name for p in s.spool.glob("*.dat")] != []
     # Verdicts that came in meanwhile join the pending ones; the next run sends both.
     s.history.write_text(job(2, "192.0.2.2", "peer.test", rua="mailto:dmarc@peer.test"))
-    sent: list[EmailMessage] = []
-    reports.run(s, sent.append)
+    sent = Outbox()
+    reports.run(s, sent)
     _, xml = attachment(sent[0])
     assert sorted(str(r.findtext("row/source_ip")) for r in feedback(xml).findall("record")) == [
         "192.0.2.1",
         "192.0.2.2",
     ]
+
+
+def test_a_bad_block_is_left_out_and_said_the_others_reported(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    bad = job(2, "192.0.2.2", "peer.test", rua="mailto:dmarc@peer.test")
+    s.history.write_text(
+        job(1, "192.0.2.1", "peer.test", rua="mailto:dmarc@peer.test")
+        + bad.replace("received 1700000002", "received 17e8")
+        + job(3, "192.0.2.3", "peer.test", rua="mailto:dmarc@peer.test")
+    )
+    sent = Outbox()
+    said = reports.run(s, sent)
+    (name,) = [p.name for p in s.spool.glob("sent/*.dat")]
+    assert said == [
+        f"{name}: job 4B1F02C1A2: received '17e8' is not a Unix time: left out",
+        "peer.test: 2 messages reported to dmarc@peer.test",
+    ]
+    assert sent.recipients == [["dmarc@peer.test"]]
+    _, xml = attachment(sent[0])
+    assert sorted(str(r.findtext("row/source_ip")) for r in feedback(xml).findall("record")) == [
+        "192.0.2.1",
+        "192.0.2.3",
+    ]
+    # The bad block stops no later run.
+    s.history.write_text(job(4, "192.0.2.4", "peer.test", rua="mailto:dmarc@peer.test"))
+    assert reports.run(s, sent) == ["peer.test: 1 messages reported to dmarc@peer.test"]
 
 
 def test_the_same_verdicts_give_the_same_report_id(tmp_path: Path) -> None:
@@ -245,8 +318,8 @@ def test_the_same_verdicts_give_the_same_report_id(tmp_path: Path) -> None:
         s = settings(tmp_path / attempt)
         s.history.parent.mkdir(parents=True)
         s.history.write_text(job(1, "192.0.2.1", "peer.test", rua="mailto:dmarc@peer.test"))
-        sent: list[EmailMessage] = []
-        reports.run(s, sent.append)
+        sent = Outbox()
+        reports.run(s, sent)
         ids.append(sent[0]["Subject"].rpartition("Report-ID: ")[2])
     assert ids[0] == ids[1]
 
@@ -270,8 +343,8 @@ def test_mailstack_reads_what_the_role_sends(tmp_path: Path) -> None:
         + job(2, "192.0.2.1", "peer.test", rua="mailto:dmarc@peer.test")
         + job(3, "198.51.100.7", "peer.test", spf=7, align_spf=5, align_dkim=5, action=0)
     )
-    sent: list[EmailMessage] = []
-    reports.run(s, sent.append)
+    sent = Outbox()
+    reports.run(s, sent)
     name, xml = attachment(sent[0])
     report = parse(xml, name)
     assert report.org_name == "example.test"

@@ -146,6 +146,30 @@ def test_an_imaps_url() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://dmarc:s3cret@mx1.example.test/INBOX",
+        "dmarc:s3cret@mx1.example.test",
+        "imaps://dmarc:s3cret@mx1.example.test:99999/INBOX",
+        "imaps://dmarc:s3cret@mx1.example.test:port/INBOX",
+        "imaps://:s3cret@mx1.example.test/INBOX",
+        "imaps://dmarc:s3cret@[::1/INBOX",
+        "imaps://dmarc:s3cret@mx1.example.test/Ber%C3%A9nice",
+    ],
+)
+def test_a_refused_url_is_never_repeated_with_its_password(url: str) -> None:
+    with pytest.raises(ValueError, match=r"\S") as exc:
+        parse_url(url)
+    assert "s3cret" not in str(exc.value)
+
+
+def test_a_parsed_url_shows_no_password() -> None:
+    url = parse_url("imaps://dmarc:s3cret@mx1.example.test/INBOX")
+    assert "s3cret" not in repr(url)
+    assert "s3cret" not in url.label
+
+
 def test_an_imap_url_means_starttls_and_the_password_may_be_left_out() -> None:
     url = parse_url("imap://dmarc@127.0.0.1:1143")
     assert (url.starttls, url.port, url.password, url.mailbox) == (True, 1143, None, "INBOX")

@@ -23,13 +23,13 @@ if TYPE_CHECKING:
 
 NOTHING_READ = 2
 MIB = 1024 * 1024
-_SIZE = re.compile(r"^(\d+)\s*([KMG]?)(?:i?B)?$", re.IGNORECASE)
+_SIZE = re.compile(r"(\d+)\s*([KMG]?)(?:i?B)?", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": MIB, "G": 1024 * MIB}
 
 
 def size(text: str) -> int:
     """A size in octets from `52428800`, `512K`, `50M`, `1G` (binary units)."""
-    match = _SIZE.match(text.strip())
+    match = _SIZE.fullmatch(text.strip())
     if match is None or int(match.group(1)) == 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 50M, 512K or 1000")
     return int(match.group(1)) * _UNITS[match.group(2).upper()]

@@ -16,7 +16,7 @@ import re
 import socket
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -37,7 +37,8 @@ class ImapUrl:
     host: str
     port: int
     user: str
-    password: str | None
+    # Never shown: not in the repr, nor in any message (`label` leaves it out).
+    password: str | None = field(repr=False)
     mailbox: str
 
     @property
@@ -46,10 +47,12 @@ class ImapUrl:
 
 
 def parse_url(url: str) -> ImapUrl:
-    """The parts of an `imaps://` or `imap://` URL; ValueError says what is wrong."""
+    """The parts of an `imaps://` or `imap://` URL; ValueError says what is wrong, and never
+    repeats the URL, which may hold the password."""
     parts = urlsplit(url)
     if parts.scheme not in ("imap", "imaps"):
-        raise ValueError(f"{url!r}: the URL must start with imaps:// or imap://")
+        shown = f"{parts.scheme}://..." if parts.scheme else "no scheme"
+        raise ValueError(f"{shown}: the URL must start with imaps:// or imap://")
     if not parts.hostname or not parts.username:
         raise ValueError(f"{parts.scheme}://...: the URL needs a user and a host (user@host)")
     starttls = parts.scheme == "imap"

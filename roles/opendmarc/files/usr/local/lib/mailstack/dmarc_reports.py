@@ -7,8 +7,10 @@ OpenDMARC appends one block of `key value` lines per message it judged to its hi
 
 1. moves the history aside (to `<spool>/<time>.dat`), so OpenDMARC starts a new one;
 2. reads every pending file of the spool, groups the verdicts by the policy domain, and
-   builds one report per domain (rows grouped by source, verdicts and identifiers);
-3. mails it, gzipped, to each of the domain's `rua` addresses that may receive it (an address
+   builds one report per domain (rows grouped by source, verdicts and identifiers); a block
+   with a value that cannot be read is left out and said, the others are still reported;
+3. mails it, gzipped, to each of the domain's `rua` addresses that may receive it (a plain
+   `local@domain` address, given to sendmail as an argument; an address
    outside the policy's organizational domain must be authorized by a
    `<policy>._report._dmarc.<its domain>` TXT record, RFC 7489 section 7.1);
 4. moves a spool file to `<spool>/sent/` only when every report made from it was handed to
@@ -24,6 +26,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -57,6 +60,17 @@ LETTERS = {str(ord(c)): c for c in "nqrs"}
 POLICIES = {"n": "none", "q": "quarantine", "r": "reject"}
 # RFC 7489 section 7.2.1.1: the size limit of a mailto: URI, such as `!10m`.
 UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+# A mailto: rua URI as mailstack sends to it, matched whole: a conservative dot-atom local part
+# that starts with a letter or digit (never an option of sendmail), a domain of host-name
+# labels, and an optional size limit. Anything else (comments, quotes, routes, a second `@`)
+# is refused rather than left to a header parser that may read it otherwise.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_MAILTO = re.compile(
+    r"mailto:(?P<address>[A-Za-z0-9][A-Za-z0-9_+=-]*(?:\.[A-Za-z0-9_+=-]+)*"
+    rf"@(?P<domain>(?:{_LABEL}\.)+{_LABEL}))"
+    r"(?:!(?P<size>[0-9]{1,15})(?P<unit>[kmgtKMGT]?))?",
+    re.ASCII,
+)
 
 
 @dataclass
@@ -77,18 +91,40 @@ class Verdict:
     dkim: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def parse_history(text: str) -> list[Verdict]:
-    """The verdicts of a history file; a block starts at each `job` line."""
+def parse_history(text: str, skipped: list[str] | None = None) -> list[Verdict]:
+    """The verdicts of a history file; a block starts at each `job` line. A block with a value
+    that cannot be read is left out, and said in `skipped`: the others are still reported."""
     verdicts: list[Verdict] = []
-    current: Verdict | None = None
+    for job, lines in _blocks(text):
+        verdict = Verdict()
+        try:
+            for key, rest in lines:
+                _record(verdict, key, rest)
+        except ValueError as exc:
+            if skipped is not None:
+                skipped.append(f"job {job}: {exc}: left out")
+            continue
+        if verdict.policy_domain and verdict.ipaddr:
+            verdicts.append(verdict)
+    return verdicts
+
+
+def _blocks(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Each `job` line's id and the `key rest` lines that follow it, up to the next one."""
+    blocks: list[tuple[str, list[tuple[str, str]]]] = []
     for line in text.splitlines():
         key, _, rest = line.partition(" ")
         if key == "job":
-            current = Verdict()
-            verdicts.append(current)
-        elif current is not None and key:
-            _record(current, key, rest)
-    return [v for v in verdicts if v.policy_domain and v.ipaddr]
+            blocks.append((rest.strip(), []))
+        elif blocks and key:
+            blocks[-1][1].append((key, rest))
+    return blocks
+
+
+def _unix_time(value: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(f"received {value[:40]!r} is not a Unix time")
+    return int(value)
 
 
 def _record(v: Verdict, key: str, rest: str) -> None:
@@ -110,7 +146,7 @@ def _record(v: Verdict, key: str, rest: str) -> None:
 
 # The history's single-valued keys: the Verdict attribute each sets, and how its value reads.
 _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
-    "received": ("received", lambda value: int(value or 0)),
+    "received": ("received", _unix_time),
     "ipaddr": ("ipaddr", str),
     "from": ("header_from", str.lower),
     "mfrom": ("envelope_from", str.lower),
@@ -203,16 +239,18 @@ def _text(parent: ET.Element, tag: str, value: str) -> None:
 
 
 def mailto(uri: str) -> tuple[str, int | None] | None:
-    """The address and size limit of a `mailto:` rua URI, or None for another scheme."""
+    """The address and size limit of a `mailto:` rua URI, or None for another scheme;
+    ValueError when it is a mailto: URI but not of one plain address (see _MAILTO)."""
+    # A list of URIs may have spaces and tabs around each (RFC 7489 section 6.4).
+    uri = uri.strip(" \t")
     if not uri.lower().startswith("mailto:"):
         return None
-    address, _, limit = uri[len("mailto:") :].partition("!")
-    size = None
-    if limit:
-        digits = limit.rstrip("kmgtKMGT")
-        unit = limit[len(digits) :].lower()
-        size = int(digits) * UNITS[unit] if digits.isdigit() and unit in UNITS else None
-    return address.strip(), size
+    match = _MAILTO.fullmatch("mailto:" + uri[len("mailto:") :])
+    if match is None:
+        raise ValueError("not one plain address (local-part@domain)")
+    size = match.group("size")
+    limit = int(size) * UNITS[match.group("unit").lower()] if size else None
+    return match.group("address"), limit
 
 
 def organizational(domain: str, suffixes: frozenset[str]) -> str:
@@ -280,12 +318,16 @@ def recipients(
     to, skipped = [], []
     own = organizational(domain, suffixes)
     for uri in dict.fromkeys(uris):
-        parsed = mailto(uri)
+        try:
+            parsed = mailto(uri)
+        except ValueError as exc:
+            skipped.append(f"{uri!r}: {exc}")
+            continue
         if parsed is None:
             skipped.append(f"{uri}: only mailto: is supported")
             continue
         address, limit = parsed
-        target = address.rpartition("@")[2].lower()
+        target = address.partition("@")[2].lower()
         if limit is not None and size > limit:
             skipped.append(f"{uri}: the report ({size} bytes) is over its size limit")
         elif organizational(target, suffixes) != own and not authorized(domain, target):
@@ -336,9 +378,13 @@ def take_history(settings: Settings, clock: Callable[[], float] = time.time) -> 
         settings.history.rename(target)
 
 
+# Hands a message to the mail system for the given envelope recipients.
+Send = Callable[[EmailMessage, list[str]], None]
+
+
 def run(
     settings: Settings,
-    send: Callable[[EmailMessage], None],
+    send: Send,
     authorized: Callable[[str, str], bool] = authorized_by_dns,
 ) -> list[str]:
     """One run (see the module's text); what it did, one line each."""
@@ -349,8 +395,11 @@ def run(
         return ["no verdicts since the last run"]
     by_domain: dict[str, list[Verdict]] = {}
     for path in pending:
-        for verdict in parse_history(path.read_text(encoding="utf-8", errors="replace")):
+        skipped: list[str] = []
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for verdict in parse_history(text, skipped):
             by_domain.setdefault(verdict.policy_domain, []).append(verdict)
+        said.extend(f"{path.name}: {note}" for note in skipped)
     for domain, verdicts in sorted(by_domain.items()):
         said.append(_report_one(settings, domain, verdicts, send, authorized))
     sent = settings.spool / "sent"
@@ -364,7 +413,7 @@ def _report_one(
     settings: Settings,
     domain: str,
     verdicts: list[Verdict],
-    send: Callable[[EmailMessage], None],
+    send: Send,
     authorized: Callable[[str, str], bool],
 ) -> str:
     uris = [u for v in verdicts for u in v.rua]
@@ -385,25 +434,27 @@ def _report_one(
     notes = "".join(f"; not sent to {s}" for s in skipped)
     if not to:
         return f"{domain}: {messages} messages, no address may receive it{notes}"
-    send(report_message(settings.reporter, report, to))
+    send(report_message(settings.reporter, report, to), to)
     return f"{domain}: {messages} messages reported to {', '.join(to)}{notes}"
 
 
-def sendmail(sender: str) -> Callable[[EmailMessage], None]:
+def sendmail(sender: str) -> Send:
     """Hand each message to the local Postfix, the reporter's address as the envelope sender
-    (so that SPF passes aligned where the report is received)."""
-    command = ["/usr/sbin/sendmail", "-oi", "-t", "-f", sender]
+    (so that SPF passes aligned where the report is received). The recipients are arguments,
+    the checked addresses themselves: never read back from the headers (`-t`), which a header
+    parser may split otherwise. None starts with `-` (_MAILTO)."""
 
-    def send(message: EmailMessage) -> None:
+    def send(message: EmailMessage, to: list[str]) -> None:
+        command = ["/usr/sbin/sendmail", "-oi", "-f", sender, *to]
         subprocess.run(command, input=message.as_bytes(), check=True, timeout=120)
 
     return send
 
 
-def save_to(directory: Path) -> Callable[[EmailMessage], None]:
+def save_to(directory: Path) -> Send:
     """--dry-run: write each message as an .eml file instead of sending it."""
 
-    def save(message: EmailMessage) -> None:
+    def save(message: EmailMessage, to: list[str]) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         name = str(message["Message-ID"]).strip("<>").replace("/", "_")
         (directory / f"{name}.eml").write_bytes(message.as_bytes())

@@ -1,0 +1,51 @@
+"""What .gitignore keeps out of commits: Pulumi stack settings and vault password files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout"
+)
+
+
+def ignored(path: str) -> bool:
+    """Would `git add` leave `path` out (whether or not it exists or is tracked)?"""
+    done = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--quiet", path], cwd=ROOT, check=False
+    )
+    return done.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "pulumi/Pulumi.prod.yaml",
+        "pulumi/Pulumi.dev.yaml",
+        "inventories/prod/vault-password",
+        "vault-password",
+        ".vault-pass",
+        ".vault_pass.txt",
+        "inventories/prod/.mailstack-vault",
+    ],
+)
+def test_secrets_are_ignored(path: str) -> None:
+    assert ignored(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "pulumi/Pulumi.yaml",
+        "pulumi/Pulumi.example.yaml",
+        "inventories/lab/vault-password",
+        "molecule/mail/vault-password",
+    ],
+)
+def test_committed_files_are_not_ignored(path: str) -> None:
+    assert not ignored(path)
