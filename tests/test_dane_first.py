@@ -33,22 +33,38 @@ def zone(answers: dict[tuple[str, str], object]) -> object:
 SIGNED = {
     ("example.test", "MX"): Answer(True, ("20 mx2.example.test.", "10 mx1.example.test.")),
     ("_25._tcp.mx1.example.test", "TLSA"): Answer(True, (TLSA,)),
+    ("_25._tcp.mx2.example.test", "TLSA"): Answer(True, ("2 0 1 " + "ef" * 32,)),
 }
 
 
-def test_a_signed_domain_with_tlsa_goes_to_dane() -> None:
-    policy, why = table.decide("example.test", zone(SIGNED))
-    assert policy == "dane"
+def test_every_mx_host_needs_tlsa() -> None:
+    """An MX host without TLSA would lose the receiver's MTA-STS policy if the table answered
+    dane for the domain: the next table (MTA-STS) decides unless every host has TLSA."""
+    answers = dict(SIGNED)
+    del answers[("_25._tcp.mx1.example.test", "TLSA")]
+    policy, why = table.decide("Example.Test.", zone(answers))
+    assert policy is None
     assert "_25._tcp.mx1.example.test" in why
 
 
-def test_the_mx_hosts_are_tried_in_preference_order() -> None:
+def test_one_host_of_two_with_tlsa_is_not_enough() -> None:
     answers = dict(SIGNED)
-    del answers[("_25._tcp.mx1.example.test", "TLSA")]
-    answers[("_25._tcp.mx2.example.test", "TLSA")] = Answer(True, (TLSA,))
-    policy, why = table.decide("Example.Test.", zone(answers))
+    del answers[("_25._tcp.mx2.example.test", "TLSA")]  # a secure NXDOMAIN
+    policy, why = table.decide("example.test", zone(answers))
+    assert policy is None
+    assert "_25._tcp.mx2.example.test" in why
+
+
+def test_an_unsigned_tlsa_answer_on_one_host_is_not_enough() -> None:
+    answers = dict(SIGNED)
+    answers[("_25._tcp.mx2.example.test", "TLSA")] = Answer(False, (TLSA,))
+    assert table.decide("example.test", zone(answers))[0] is None
+
+
+def test_dane_when_every_mx_host_has_tlsa() -> None:
+    policy, why = table.decide("Example.Test.", zone(SIGNED))
     assert policy == "dane"
-    assert "mx2.example.test" in why
+    assert "every MX host" in why
 
 
 @pytest.mark.parametrize(
@@ -91,6 +107,8 @@ def test_a_domain_without_mx_is_its_own_host() -> None:
 
 def test_next_hops_that_are_not_domains_are_left_alone() -> None:
     assert table.decide("[10.0.0.1]:25", zone({})) == (None, "not a domain name")
+    # A whole-name match: a name followed by a newline is no domain name.
+    assert table.decide("example.test\n", zone(SIGNED)) == (None, "not a domain name")
 
 
 async def ask(requests: list[bytes], lookup: object) -> bytes:

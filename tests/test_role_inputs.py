@@ -68,6 +68,7 @@ FIRST_CHANGE = {
     "postfix": "Install Postfix",
     "dovecot": "Install Dovecot",
     "opendkim": "Install OpenDKIM",
+    "opendmarc": "Tell the OpenDMARC package not to ask for a database",
     "spamassassin": "Install SpamAssassin, spamd and the milter's library",
     "mta_sts": "Install nginx",
 }
@@ -138,6 +139,53 @@ FIRST_CHANGE = {
             {"postfix__rate_limits_by_user": {"bob": [{"messages": 3, "seconds": 60}]}},
             "postfix__rate_limits_by_user[bob]",
             "must be a mail address",
+        ),
+        # Milters on TCP on the loopback would serve any local account: Unix sockets only.
+        (
+            "postfix",
+            {"postfix__milters": ["inet:127.0.0.1:8891"]},
+            "postfix__milters",
+            "must be Unix sockets",
+        ),
+        (
+            "postfix",
+            {"postfix__milter_groups": ["opendkim; rm"]},
+            "postfix__milter_groups",
+            "group names",
+        ),
+        (
+            "postfix",
+            {"postfix__from_milter_socket": "/var/spool/postfix/from-milter/milter.sock\n"},
+            "postfix__from_milter_socket",
+            "is not an absolute path of a Unix socket",
+        ),
+        (
+            "postfix",
+            {
+                "postfix__rate_limits_by_user": {
+                    "bob@example.test\n": [{"messages": 3, "seconds": 60}]
+                }
+            },
+            "postfix__rate_limits_by_user[bob@example.test",
+            "must be a mail address",
+        ),
+        (
+            "opendkim",
+            {"opendkim__socket": "inet:8891@127.0.0.1"},
+            "opendkim__socket",
+            "is not an absolute path of a Unix socket",
+        ),
+        (
+            "opendkim",
+            {"opendkim__ed25519_socket": "8892"},
+            "opendkim__ed25519_socket",
+            "is not an absolute path of a Unix socket",
+        ),
+        (
+            "opendmarc",
+            {"opendmarc__socket": "inet:8893@127.0.0.1"},
+            "opendmarc__socket",
+            "is not an absolute path of a Unix socket",
         ),
         ("dovecot", {"dovecot__quota": "2 GB"}, "dovecot__quota", "is not a size"),
         (

@@ -13,6 +13,9 @@ sender, a mail user and an attacker see them. Run on the outside container by ve
     python3 checks.py CA_FILE dmarc KEY        outside.test's mail signed with KEY passes SPF,
                                                DKIM and DMARC; a broken signature is refused
     python3 checks.py CA_FILE retry FILE       the message of FILE, sent again, arrives
+    python3 checks.py CA_FILE from             the From: header of submitted mail must be an
+                                               address of the login (after bob's rate limit
+                                               was started afresh)
 
 CA_FILE is the root of the ACME CA that issued the mail host's certificate. Prints one line
 per check and exits 1 at the first failure.
@@ -178,6 +181,62 @@ def submission(ca: str) -> None:
             check("465 refuses a bad password", exc.smtp_code == 535, exc.smtp_code)
         smtp.login("bob@example.test", "bob-secret")
         check("465 accepts bob's password", True)
+
+
+def from_header(ca: str) -> None:
+    """On submission the From: header must be an address of the login (the From milter):
+    bob may not write alice's address, nor one of another domain of the host (the catch-all
+    of old.example.test delivers to him, but he owns no address there); his own and an alias
+    of the login's pass, on 587 and 465. bob's rate limit (3 recipients an hour) is started
+    afresh before this check: he sends to three recipients."""
+
+    def sent(smtp: smtplib.SMTP, login: str, header_from: str) -> tuple[int, bytes]:
+        msg = message("alice@example.test", sender=header_from)
+        try:
+            refusals = smtp.sendmail(login, ["alice@example.test"], msg.as_bytes())
+        except smtplib.SMTPDataError as exc:
+            error = exc.smtp_error
+            return exc.smtp_code, error if isinstance(error, bytes) else error.encode()
+        return (250, b"") if not refusals else (0, str(refusals).encode())
+
+    bob = "bob@example.test"
+    with smtplib.SMTP(HOST, 587, local_hostname="outside.test", timeout=60) as smtp:
+        smtp.starttls(context=context(ca))
+        smtp.login(bob, USERS[bob])
+        code, reply = sent(smtp, bob, "Alice <alice@example.test>")
+        check(
+            "587: bob with From alice@example.test is refused (5xx)",
+            *refused(
+                code,
+                reply,
+                550,
+                "From: header alice@example.test is not an address of login bob@example.test",
+            ),
+        )
+        code, reply = sent(smtp, bob, "someone@old.example.test")
+        check(
+            "587: bob with From of another domain of the host (old.example.test) is refused",
+            *refused(code, reply, 550, "someone@old.example.test is not an address of login"),
+        )
+        # His own address (another case, a display name in an encoded word) and his alias.
+        code, reply = sent(
+            smtp, bob, "=?utf-8?q?B=C3=B6b?= <BOB@Example.Test>, Builder <bob.builder@example.test>"
+        )
+        check("587: bob with From his own address and his alias is accepted", code == 250, reply)
+    alice = "alice@example.test"
+    with smtplib.SMTP_SSL(
+        HOST, 465, local_hostname="outside.test", context=context(ca), timeout=60
+    ) as smtp:
+        smtp.login(alice, USERS[alice])
+        code, reply = sent(smtp, alice, "bob@example.test")
+        check(
+            "465: alice with From bob@example.test is refused (5xx)",
+            *refused(code, reply, 550, "is not an address of login alice@example.test"),
+        )
+        code, reply = sent(smtp, alice, "Postmaster <postmaster@example.test>")
+        check("465: alice with From her alias postmaster@ is accepted", code == 250, reply)
+        code, reply = sent(smtp, alice, "alice@example.test")
+        check("465: alice with From her own address is accepted", code == 250, reply)
 
 
 def old_tls(version: ssl.TLSVersion) -> ssl.SSLContext:
@@ -684,6 +743,8 @@ def main() -> None:
         retry(ca, command[1])
     elif command[:1] == ["dmarc"]:
         dmarc(ca, command[1])
+    elif command == ["from"]:
+        from_header(ca)
     else:
         sent = port25(ca)
         read_back(ca, sent)

@@ -29,6 +29,7 @@ import argparse
 import base64
 import hashlib
 import importlib.metadata
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -111,10 +112,13 @@ def digest(dirs: list[Path]) -> str:
 
 
 def write_stamp(stamp: Path, value: str) -> None:
-    """Write the stamp readable by root only (it is a digest of private keys), atomically."""
+    """Write the stamp readable by root only (it is a digest of private keys), atomically:
+    created 0600, never readable by others even for a moment, and never through a link."""
     part = stamp.with_name(stamp.name + ".part")
-    part.write_text(value + "\n")
-    part.chmod(0o600)
+    part.unlink(missing_ok=True)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
     part.replace(stamp)
 
 
@@ -144,8 +148,9 @@ def check(path: str, staged: str | None, keys: Path | None) -> list[str]:
     problems = []
     if conf.get("Mode") != "s":
         problems.append(f"Mode is {conf.get('Mode')!r}: OpenDKIM verifies, this one only signs")
-    if not str(conf.get("Socket") or "").startswith("inet:"):
-        problems.append(f"Socket {conf.get('Socket')!r} is not a loopback inet socket")
+    if not str(conf.get("Socket") or "").startswith("local:/"):
+        # A TCP socket on the loopback would let any local account have mail signed.
+        problems.append(f"Socket {conf.get('Socket')!r} is not a Unix socket (local:/path)")
     if conf.get("MacroListVerify") != ["daemon_name|INBOUND"]:
         problems.append("MacroListVerify must be daemon_name|INBOUND: inbound mail would be signed")
     signing = conf.get("SigningTable")

@@ -4,10 +4,11 @@
 Postfix takes a destination's TLS policy from the first table of smtp_tls_policy_maps that
 knows it, and an MTA-STS answer ("secure match=...") would replace DANE altogether. RFC 8461
 (section 2) says the opposite: MTA-STS must not override DANE. This socketmap table comes
-first and answers "dane" for a destination whose MX hosts are DNSSEC-validated and have a
-DNSSEC-validated TLSA record; for any other destination it answers NOTFOUND, so that Postfix
-asks the next table (postfix-mta-sts-resolver). A DNS failure is a temporary error: the mail
-waits rather than leave with less protection than the receiver asked for.
+first and answers "dane" for a destination whose MX records are DNSSEC-validated and whose
+every MX host has a DNSSEC-validated TLSA record; for any other destination (one MX host
+without TLSA is enough) it answers NOTFOUND, so that Postfix asks the next table
+(postfix-mta-sts-resolver). A DNS failure is a temporary error: the mail waits rather than
+leave with less protection than the receiver asked for.
 
 Usage: dane_first.py [--listen HOST:PORT] [--resolver IP]   (Debian's python3-dnspython)
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 LOG = logging.getLogger("mailstack-dane-first")
 MAX_REQUEST = 1024
-NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+\.?$")
+NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+\.?")
 # TLSA usages that authenticate a server: DANE-TA(2) and DANE-EE(3) (RFC 7672, section 3.1).
 USABLE = (2, 3)
 
@@ -48,7 +49,7 @@ Lookup = Callable[[str, str], Answer]
 def decide(domain: str, lookup: Lookup) -> tuple[str | None, str]:
     """The policy for a next-hop domain ("dane" or None for the next table) and why."""
     name = domain.lower().rstrip(".")
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         # [host]:port next hops and other forms are not ours to judge.
         return None, "not a domain name"
     mx = lookup(name, "MX")
@@ -59,11 +60,14 @@ def decide(domain: str, lookup: Lookup) -> tuple[str | None, str]:
     hosts = _hosts(name, mx.records)
     if not hosts:
         return None, "it has a null MX"
+    # Every host, not any: Postfix applies the one policy of the domain to all its MX hosts,
+    # and a host without TLSA under "dane" would be reached with opportunistic TLS only,
+    # losing the receiver's MTA-STS policy, which the next table would have enforced.
     for host in hosts:
         tlsa = lookup(f"_25._tcp.{host}", "TLSA")
-        if tlsa.secure and any(_usable(record) for record in tlsa.records):
-            return "dane", f"DNSSEC-validated TLSA at _25._tcp.{host}"
-    return None, "no DNSSEC-validated TLSA on its MX hosts"
+        if not (tlsa.secure and any(_usable(record) for record in tlsa.records)):
+            return None, f"no DNSSEC-validated TLSA at _25._tcp.{host}"
+    return "dane", f"DNSSEC-validated TLSA on every MX host ({', '.join(hosts)})"
 
 
 def _hosts(domain: str, records: tuple[str, ...]) -> list[str]:

@@ -1,0 +1,167 @@
+"""Configuration files of the postfix and mta_sts roles as the roles render them, with
+site.yml's wiring of the milters: what Postfix, the rate limiter and nginx are told. Postfix
+and nginx check them on the host (postfix check, nginx -t); the mail scenario runs them."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+SITE = ROOT / "ansible" / "site.yml"
+
+
+@functools.cache
+def _loader() -> Any:
+    from ansible.parsing.dataloader import DataLoader  # noqa: PLC0415
+    from ansible.plugins.loader import init_plugin_loader  # noqa: PLC0415
+
+    init_plugin_loader()
+    return DataLoader()
+
+
+def render(role: str, template: str, given: dict[str, Any]) -> str:
+    """A role's template with its defaults, under `given`, under its vars/main.yml, on a
+    host named mx1.example.test."""
+    from ansible.template import Templar, trust_as_template  # noqa: PLC0415
+
+    loader = _loader()
+    given = {"inventory_hostname": "mx1.example.test", **given}
+    base = ROOT / "roles" / role
+    layers = []
+    for part in ("defaults", "vars"):
+        path = base / part / "main.yml"
+        layers.append(loader.load_from_file(str(path), trusted_as_template=True) or {})
+    variables = {**layers[0], **given, **layers[1]}
+    source = trust_as_template((base / "templates" / template).read_text())
+    return str(Templar(loader=loader, variables=variables).template(source))
+
+
+def site_postfix_vars() -> dict[str, Any]:
+    """The postfix role's settings in site.yml (not the share), with the milter roles'
+    defaults that they name."""
+    loader = _loader()
+    play = loader.load_from_file(str(SITE), trusted_as_template=True)[1]
+    entry = next(r for r in play["roles"] if r["role"] == "postfix")
+    settings = {k: v for k, v in entry["vars"].items() if "mailstack_" not in str(v)}
+    defaults: dict[str, Any] = {}
+    for role in ("opendkim", "opendmarc", "spamassassin"):
+        path = ROOT / "roles" / role / "defaults" / "main.yml"
+        defaults |= loader.load_from_file(str(path), trusted_as_template=True)
+    return {**defaults, **settings}
+
+
+def parameters(main_cf: str) -> dict[str, str]:
+    return dict(
+        line.split(" = ", 1) for line in main_cf.splitlines() if re.match(r"[a-z_]+ = ", line)
+    )
+
+
+def services(master_cf: str) -> dict[str, list[str]]:
+    """Each service of master.cf with its -o options."""
+    found: dict[str, list[str]] = {}
+    name = ""
+    for line in master_cf.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        if line.startswith(" "):
+            found[name].append(line.strip().removeprefix("-o "))
+        else:
+            name = " ".join(line.split()[:2])
+            found[name] = []
+    return found
+
+
+@pytest.fixture(scope="module")
+def postfix() -> tuple[dict[str, str], dict[str, list[str]]]:
+    given = site_postfix_vars()
+    return (
+        parameters(render("postfix", "etc/postfix/main.cf.j2", given)),
+        services(render("postfix", "etc/postfix/master.cf.j2", given)),
+    )
+
+
+def test_site_wires_every_milter_through_a_unix_socket_of_its_own(
+    postfix: tuple[dict[str, str], dict[str, list[str]]],
+) -> None:
+    main, _ = postfix
+    assert main["smtpd_milters"].split(", ") == [
+        "unix:/var/spool/postfix/dkimpy-milter/dkimpy-milter.sock",
+        "unix:/var/spool/postfix/opendkim/opendkim.sock",
+        "unix:/var/spool/postfix/opendmarc/opendmarc.sock",
+        "unix:/var/spool/postfix/spamd-milter/milter.sock",
+    ]
+    assert "inet:" not in main["smtpd_milters"] + main["mua_milters"]
+    given = site_postfix_vars()
+    assert given["postfix__milter_groups"] == ["dkimpy-milter", "opendkim", "opendmarc"]
+
+
+def test_submission_passes_the_from_milter_first_and_port_25_never(
+    postfix: tuple[dict[str, str], dict[str, list[str]]],
+) -> None:
+    main, master = postfix
+    milters = main["mua_milters"].split(", ")
+    assert milters[0] == "unix:/var/spool/postfix/from-milter/milter.sock"
+    assert milters[1:] == main["smtpd_milters"].split(", ")
+    for service in ("submission inet", "submissions inet"):
+        assert "smtpd_milters=$mua_milters" in master[service]
+    assert not any("smtpd_milters" in option for option in master["smtp inet"])
+    assert "from-milter" not in main["smtpd_milters"] + main["non_smtpd_milters"]
+
+
+def test_submission_limits_logins_and_connections_per_client(
+    postfix: tuple[dict[str, str], dict[str, list[str]]],
+) -> None:
+    _, master = postfix
+    for service in ("submission inet", "submissions inet"):
+        assert "smtpd_client_auth_rate_limit=30" in master[service]
+        assert "smtpd_client_connection_rate_limit=60" in master[service]
+        assert "smtpd_client_connection_count_limit=20" in master[service]
+    assert not any("rate_limit" in option for option in master["smtp inet"])
+
+
+def test_the_rate_limiter_defers_when_it_fails(
+    postfix: tuple[dict[str, str], dict[str, list[str]]],
+) -> None:
+    main, _ = postfix
+    assert main["smtpd_policy_service_default_action"].startswith("451 4.3.5 ")
+    config = yaml.safe_load(render("postfix", "etc/policyd-rate-limit.yaml.j2", {}))
+    assert config["db_error_action"].split()[0] == "defer_if_permit"
+
+
+def test_nginx_refuses_other_names_and_hides_its_version() -> None:
+    site = render(
+        "mta_sts",
+        "etc/nginx/sites-available/mailstack-mta-sts.conf.j2",
+        {"mta_sts__policies": [{"domain": "example.test", "policy": "p", "id": "1"}]},
+    )
+    servers = re.findall(r"^server \{\n(.*?)^\}", site, re.M | re.S)
+    assert len(servers) == 2
+    default, policy = servers
+    assert "listen 443 ssl default_server;" in default
+    assert "listen [::]:443 ssl default_server;" in default
+    assert "ssl_reject_handshake on;" in default
+    assert "return 444;" in default
+    assert "server_name mta-sts.example.test;" in policy
+    assert "default_server" not in policy
+    for server in servers:
+        assert "server_tokens off;" in server
+    assert not re.search(r"listen \S*\b80\b", site)
+
+
+def test_the_key_directories_are_roots() -> None:
+    """The opendkim user reads the keys but writes nowhere root writes (point 7)."""
+    tasks = yaml.safe_load((ROOT / "roles/opendkim/tasks/main.yml").read_text())
+    dirs = next(t for t in tasks if t["name"].startswith("Make the key directory"))
+    assert dirs["ansible.builtin.file"]["owner"] == "root"
+    assert dirs["ansible.builtin.file"]["mode"] == "0750"
+    seed = next(t for t in tasks if t["name"].startswith("Give dkimpy-milter the Ed25519 keys"))
+    cmd = seed["ansible.builtin.shell"]["cmd"]
+    assert "/var/lib/mailstack/opendkim/" in cmd
+    assert 'install -o opendkim -g opendkim -m 0600 "$work/seed" "$key.ed25519"' in cmd
+    assert '> "$key' not in cmd
