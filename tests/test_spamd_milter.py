@@ -5,6 +5,7 @@ The answers below follow spamd's protocol (SPAMD/1.1, a Spam line, the headers b
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -70,3 +71,91 @@ def test_spamd_unreachable_is_an_os_error() -> None:
         port = s.getsockname()[1]
     with pytest.raises(OSError):
         milter.ask(b"Subject: x\r\n\r\n", ("127.0.0.1", port), "debian-spamd", 2.0)
+
+
+# Bounded scanning, as spamc's -s: a message above the bound is never sent to spamd, and the
+# milter never keeps more than the bound of it in memory.
+
+
+def test_the_default_bound_is_spamcs() -> None:
+    # spamc(1): "-s max_size ... The default size is 500 KB."
+    assert milter.MAX_SIZE == 500 * 1024
+
+
+def test_a_message_up_to_the_bound_is_kept_whole() -> None:
+    message = milter.Message(limit=100)
+    for chunk in (b"Subject: x\r\n", b"\r\n", b"a" * 86):
+        message.add(chunk)
+    assert (message.size, message.oversized) == (100, False)
+    assert bytes(message.data) == b"Subject: x\r\n\r\n" + b"a" * 86
+
+
+def test_beyond_the_bound_nothing_is_kept() -> None:
+    message = milter.Message(limit=1000)
+    largest = 0
+    message.add(b"Subject: big\r\n\r\n")
+    for _ in range(2048):  # 2 MiB in 1 KiB chunks, as Postfix hands the body over
+        message.add(b"x" * 1024)
+        largest = max(largest, len(message.data))
+    assert largest <= 1000
+    assert (message.size, message.oversized, bytes(message.data)) == (16 + 2048 * 1024, True, b"")
+    name, value = milter.skipped_header(message)
+    assert name.lower().startswith("x-spam-")
+    assert value == f"larger than 1000 bytes ({16 + 2048 * 1024}), not scanned by SpamAssassin"
+
+
+class FakeSpamd:
+    """A spamd on the loopback that answers HAM and records what it was sent."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.05)
+        self.stopped = threading.Event()
+        self.received: list[bytes] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.server.getsockname()[:2]
+        return (host, port)
+
+    def serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            self.answer(conn)
+
+    def answer(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        with conn:
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+            self.received.append(data)
+            conn.sendall(HAM)
+
+    def close(self) -> list[bytes]:
+        self.stopped.set()
+        self.thread.join(5)
+        self.server.close()
+        return self.received
+
+
+def test_a_message_within_the_bound_is_scanned() -> None:
+    spamd = FakeSpamd()
+    message = milter.Message(limit=1000)
+    message.add(b"Subject: x\r\n\r\nbody\r\n")
+    verdict = milter.scan(message, spamd.address, "debian-spamd", 5.0)
+    assert verdict is not None and verdict.score == 1.5
+    assert spamd.close() == [milter.request(b"Subject: x\r\n\r\nbody\r\n", "debian-spamd")]
+
+
+def test_a_message_above_the_bound_is_not_sent_to_spamd() -> None:
+    spamd = FakeSpamd()
+    message = milter.Message(limit=1000)
+    message.add(b"Subject: x\r\n\r\n" + b"x" * 1000)
+    assert milter.scan(message, spamd.address, "debian-spamd", 5.0) is None
+    assert spamd.close() == []

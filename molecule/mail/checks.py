@@ -16,6 +16,9 @@ sender, a mail user and an attacker see them. Run on the outside container by ve
     python3 checks.py CA_FILE from             the From: header of submitted mail must be an
                                                address of the login (after bob's rate limit
                                                was started afresh)
+    python3 checks.py CA_FILE guess N          N wrong IMAP passwords, then N wrong SMTP AUTH
+                                               ones: this address is banned from both
+    python3 checks.py CA_FILE login USER       USER logs in over IMAPS (not banned)
 
 CA_FILE is the root of the ACME CA that issued the mail host's certificate. Prints one line
 per check and exits 1 at the first failure.
@@ -722,6 +725,77 @@ def dmarc(ca: str, key_file: str) -> None:
         )
 
 
+def blocked(port: int) -> bool:
+    """Whether a connection to `port` is refused or times out (a fail2ban ban)."""
+    try:
+        with socket.create_connection((HOST, port), timeout=5):
+            return False
+    except OSError:
+        return True
+
+
+def until_blocked(port: int, seconds: float = 60) -> bool:
+    """Whether `port` closes to this address within `seconds` (fail2ban reads the journal)."""
+    deadline = time.monotonic() + seconds
+    while not blocked(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
+    return True
+
+
+def wrong_imap(ca: str) -> bool:
+    """One wrong IMAP password for alice; False when the connection itself fails (banned)."""
+    try:
+        with imaplib.IMAP4_SSL(HOST, 993, ssl_context=context(ca), timeout=30) as imap:
+            try:
+                imap.login("alice@example.test", f"wrong-{uuid.uuid4().hex}")
+            except imaplib.IMAP4.error:
+                return True
+            check("a wrong IMAP password is refused", False)
+    except OSError:
+        return False
+    return True
+
+
+def wrong_smtp_auth(ca: str) -> bool:
+    """One wrong SMTP AUTH password on 587; False when the connection fails (banned)."""
+    try:
+        with smtplib.SMTP(HOST, 587, local_hostname="outside.test", timeout=30) as smtp:
+            smtp.starttls(context=context(ca))
+            try:
+                smtp.login("alice@example.test", f"wrong-{uuid.uuid4().hex}")
+            except smtplib.SMTPAuthenticationError:
+                return True
+            check("a wrong SMTP AUTH password is refused", False)
+    except (OSError, smtplib.SMTPServerDisconnected):
+        return False
+    return True
+
+
+def guess(ca: str, count: int) -> None:
+    """A burst of wrong passwords from this address (10.231.250.2): fail2ban bans it, from
+    IMAP (jail dovecot) and then from submission (jail postfix-sasl); the connection is
+    refused. verify.yml lifts the bans afterwards."""
+    tried = sum(1 for _ in range(count) if wrong_imap(ca))
+    check(
+        f"after {tried} wrong IMAP passwords this address is banned from IMAPS",
+        until_blocked(993),
+    )
+    tried = sum(1 for _ in range(count) if wrong_smtp_auth(ca))
+    check(
+        f"after {tried} wrong SMTP AUTH passwords it is banned from submission",
+        until_blocked(587),
+    )
+
+
+def login(ca: str, user: str) -> None:
+    """`user` logs in over IMAPS from this address."""
+    with imaplib.IMAP4_SSL(HOST, 993, ssl_context=context(ca), timeout=30) as imap:
+        status, _ = imap.login(user, USERS[user])
+    check(f"{user} logs in over IMAPS from this address", status == "OK", status)
+
+
 def main() -> None:
     ca, command = sys.argv[1], sys.argv[2:]
     if command[:1] == ["send"]:
@@ -745,6 +819,10 @@ def main() -> None:
         dmarc(ca, command[1])
     elif command == ["from"]:
         from_header(ca)
+    elif command[:1] == ["guess"]:
+        guess(ca, int(command[1]))
+    elif command[:1] == ["login"]:
+        login(ca, command[1])
     else:
         sent = port25(ca)
         read_back(ca, sent)

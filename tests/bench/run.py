@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.bench import dns, mail
+from tests.bench import accounts, dns, mail
 
 IMAGE = os.environ.get("MAILSTACK_IMAGE", "localhost/mailstack-debian:bookworm")
 BIN = Path(sys.executable).parent
@@ -92,6 +92,9 @@ def lab_is_up() -> bool:
 def main() -> int:
     print(f"mailstack benchmarks on {os.cpu_count()} cores")
     report("CLI start (`mailstack --version`)", timed(cli_startup, 10), "ms")
+    print(f"the dovecot role's account step (target < {accounts.TARGET:.0f} s for 10,000):")
+    for name, times in accounts.main():
+        report(f"  {name}", times)
     report("container boot to systemd up (base image)", timed(container_boot, 3))
     dns.main()
     if lab_is_up():

@@ -10,6 +10,12 @@ spamc protocol) and answers:
   having been removed.
 Mail of authenticated clients and of the loopback is not scanned.
 
+A message larger than --max-size (512000 bytes, 500 KB, as spamc's -s) is not scanned, as
+spamc does not send it: it goes on with an X-Spam-Skipped header that says so (the sender's
+X-Spam-* headers removed all the same). The milter keeps at most --max-size bytes of a message
+in memory: beyond it, what it had kept is dropped and the rest only counted, so a few large
+messages can neither fill the memory nor hold spamd's children while other mail waits.
+
     python3 spamd_milter.py --socket unix:/path --reject 12 [--spamd 127.0.0.1:783]
 """
 
@@ -17,11 +23,15 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import re
 import socket
 import syslog
 from dataclasses import dataclass
 from typing import Any
+
+# spamc's default -s: messages larger than this are passed on unscanned.
+MAX_SIZE = 500 * 1024
 
 _SPAM_LINE = re.compile(rb"^Spam: (True|False|Yes|No) ; (-?[0-9.]+) / (-?[0-9.]+)\s*$", re.I | re.M)
 
@@ -37,6 +47,35 @@ class Verdict:
     required: float
     # spamd's X-Spam-* headers, (name, value) with folding kept as "\n\t".
     headers: tuple[tuple[str, str], ...]
+
+
+class Message:
+    """A message as the milter receives it, kept only while it is at most `limit` bytes."""
+
+    def __init__(self, limit: int = MAX_SIZE) -> None:
+        self.limit = limit
+        self.size = 0
+        self.data = bytearray()
+
+    @property
+    def oversized(self) -> bool:
+        return self.size > self.limit
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.oversized:
+            # Not scanned: nothing more is kept, and what was kept is let go.
+            self.data = bytearray()
+        else:
+            self.data += chunk
+
+
+def skipped_header(message: Message) -> tuple[str, str]:
+    """The header that tells the recipient a message was not scanned, and why."""
+    return (
+        "X-Spam-Skipped",
+        f"larger than {message.limit} bytes ({message.size}), not scanned by SpamAssassin",
+    )
 
 
 def request(message: bytes, user: str) -> bytes:
@@ -91,6 +130,14 @@ def ask(message: bytes, spamd: tuple[str, int], user: str, timeout: float) -> Ve
     return parse(b"".join(chunks))
 
 
+def scan(message: Message, spamd: tuple[str, int], user: str, timeout: float) -> Verdict | None:
+    """spamd's verdict on `message`, or None when it is too large to be scanned (spamd is then
+    not asked); OSError or SpamdError as `ask`."""
+    if message.oversized:
+        return None
+    return ask(bytes(message.data), spamd, user, timeout)
+
+
 def main() -> None:  # pragma: no cover (runs under Postfix, verified by Molecule)
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--socket", required=True, help="unix:/path or inet:port@host")
@@ -98,6 +145,11 @@ def main() -> None:  # pragma: no cover (runs under Postfix, verified by Molecul
     parser.add_argument("--spamd", default="127.0.0.1:783", help="spamd's address:port")
     parser.add_argument("--user", default="debian-spamd", help="whose settings spamd uses")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds for spamd")
+    # The unit gives it in the environment (roles/spamassassin: spamassassin__max_scan_size).
+    max_size = int(os.environ.get("MAILSTACK_SPAMD_MAX_SIZE", MAX_SIZE))
+    parser.add_argument(
+        "--max-size", type=int, default=max_size, help="bytes above which no scan is made"
+    )
     args = parser.parse_args()
     host, _, port = args.spamd.rpartition(":")
     spamd = (host, int(port))
@@ -110,7 +162,7 @@ def main() -> None:  # pragma: no cover (runs under Postfix, verified by Molecul
         def __init__(self) -> None:
             self.local = False
             self.skip = False
-            self.message = bytearray()
+            self.message = Message(args.max_size)
             self.seen: dict[str, int] = {}
 
         def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
@@ -121,22 +173,22 @@ def main() -> None:  # pragma: no cover (runs under Postfix, verified by Molecul
 
         def envfrom(self, mailfrom: str, *params: str) -> int:
             self.skip = self.local or bool(self.getsymval("{auth_authen}"))
-            self.message = bytearray()
+            self.message = Message(args.max_size)
             self.seen = {}
             return int(Milter.CONTINUE)
 
         def header(self, name: str, value: str) -> int:
-            self.message += f"{name}: {value}\r\n".encode("utf-8", "surrogateescape")
+            self.message.add(f"{name}: {value}\r\n".encode("utf-8", "surrogateescape"))
             if name.lower().startswith("x-spam-"):
                 self.seen[name] = self.seen.get(name, 0) + 1
             return int(Milter.CONTINUE)
 
         def eoh(self) -> int:
-            self.message += b"\r\n"
+            self.message.add(b"\r\n")
             return int(Milter.CONTINUE)
 
         def body(self, chunk: bytes) -> int:
-            self.message += chunk
+            self.message.add(chunk)
             return int(Milter.CONTINUE)
 
         def eom(self) -> int:
@@ -144,21 +196,29 @@ def main() -> None:  # pragma: no cover (runs under Postfix, verified by Molecul
                 return int(Milter.ACCEPT)
             queue_id = self.getsymval("i") or "-"
             try:
-                verdict = ask(bytes(self.message), spamd, args.user, args.timeout)
+                verdict = scan(self.message, spamd, args.user, args.timeout)
             except (OSError, SpamdError) as exc:
                 syslog.syslog(syslog.LOG_WARNING, f"{queue_id}: spamd failed ({exc}): 451")
                 self.setreply("451", "4.7.1", "The spam filter is unavailable; try again later")
                 return int(Milter.TEMPFAIL)
+            if verdict is None:
+                syslog.syslog(f"{queue_id}: {self.message.size} bytes, not scanned")
+                self.replace_headers((skipped_header(self.message),))
+                return int(Milter.ACCEPT)
             syslog.syslog(f"{queue_id}: score {verdict.score}/{verdict.required}")
             if verdict.score >= args.reject:
                 self.setreply("550", "5.7.1", f"Refused as spam by SpamAssassin ({verdict.score})")
                 return int(Milter.REJECT)
+            self.replace_headers(verdict.headers)
+            return int(Milter.ACCEPT)
+
+        def replace_headers(self, headers: tuple[tuple[str, str], ...]) -> None:
+            """The sender's X-Spam-* headers removed, `headers` added."""
             for name, count in self.seen.items():
                 for index in range(count, 0, -1):
                     self.chgheader(name, index, None)
-            for name, value in verdict.headers:
+            for name, value in headers:
                 self.addheader(name, value)
-            return int(Milter.ACCEPT)
 
     Milter.factory = SpamdMilter
     Milter.set_flags(Milter.ADDHDRS + Milter.CHGHDRS)
