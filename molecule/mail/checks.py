@@ -796,42 +796,48 @@ def login(ca: str, user: str) -> None:
     check(f"{user} logs in over IMAPS from this address", status == "OK", status)
 
 
+def read(ca: str, user: str, marker: str) -> None:
+    found = wait_imap(ca, user, [marker])
+    check(f"{user} reads {marker!r} over IMAPS", marker in found)
+
+
+def everything(ca: str) -> None:
+    """The checks of a plain `checks.py CA_FILE`, in order."""
+    sent = port25(ca)
+    read_back(ca, sent)
+    submission(ca)
+    tls_versions()
+    junk(ca)
+    spam(ca)
+    managesieve(ca)
+    rate_limit(ca)
+
+
+# Each command and what runs it, given the CA file and the command's arguments.
+COMMANDS: dict[str, Callable[..., None]] = {
+    "send": send,
+    "read": read,
+    "banner": lambda _ca: banner(),
+    "srs": srs,
+    "quota": quota,
+    "dkim": dkim_signed,
+    "deferred": deferred,
+    "retry": retry,
+    "dmarc": dmarc,
+    "from": from_header,
+    "guess": lambda ca, count: guess(ca, int(count)),
+    "login": login,
+}
+
+
 def main() -> None:
     ca, command = sys.argv[1], sys.argv[2:]
-    if command[:1] == ["send"]:
-        send(ca, command[1], command[2])
-    elif command[:1] == ["read"]:
-        found = wait_imap(ca, command[1], [command[2]])
-        check(f"{command[1]} reads {command[2]!r} over IMAPS", command[2] in found)
-    elif command == ["banner"]:
-        banner()
-    elif command == ["srs"]:
-        srs(ca)
-    elif command == ["quota"]:
-        quota(ca)
-    elif command[:1] == ["dkim"]:
-        dkim_signed(ca, command[1])
-    elif command[:1] == ["deferred"]:
-        deferred(ca, command[1])
-    elif command[:1] == ["retry"]:
-        retry(ca, command[1])
-    elif command[:1] == ["dmarc"]:
-        dmarc(ca, command[1])
-    elif command == ["from"]:
-        from_header(ca)
-    elif command[:1] == ["guess"]:
-        guess(ca, int(command[1]))
-    elif command[:1] == ["login"]:
-        login(ca, command[1])
+    if not command:
+        everything(ca)
+    elif command[0] in COMMANDS:
+        COMMANDS[command[0]](ca, *command[1:])
     else:
-        sent = port25(ca)
-        read_back(ca, sent)
-        submission(ca)
-        tls_versions()
-        junk(ca)
-        spam(ca)
-        managesieve(ca)
-        rate_limit(ca)
+        sys.exit(f"checks.py: unknown command {command[0]!r}")
 
 
 if __name__ == "__main__":
