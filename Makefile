@@ -82,8 +82,9 @@ platform: ## podman, runc, debootstrap and the base image (root on Debian 12 on 
 molecule: $(STAMP) platform ## every Molecule scenario: converge, idempotence, verify
 	@bash molecule/platform/run-scenarios.sh
 
-bench: $(STAMP) platform ## benchmarks that print figures
-	python -m tests.bench.run
+# BENCH=dns (or cli, boot, lab, mail; several: BENCH="dns lab") runs only those parts.
+bench: $(STAMP) platform ## benchmarks that print figures and ratios to their targets
+	python -m tests.bench.run $(BENCH)
 
 lock: ## re-resolve the pinned versions in constraints.txt from a fresh environment
 	@rm -rf .cache/lock-venv
