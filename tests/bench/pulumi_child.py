@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import pickle
 import re
 import runpy
@@ -94,6 +95,7 @@ def program(inventory: str, dump: str | None) -> Counter[str]:
     monitor = DumpingMonitor(mocks) if dump else None
     _start(mocks, monitor)
     pulumi.runtime.set_all_config({"mailstack:inventory": inventory})
+    os.environ["MAILSTACK_INVENTORY"] = inventory  # the other way to name it, for the CLI's sake
     main = runpy.run_path(str(ROOT / "pulumi" / "__main__.py"), run_name="bench")["main"]
 
     def run() -> pulumi.Output[None]:
