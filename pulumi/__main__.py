@@ -42,13 +42,16 @@ def inventory_path() -> Path:
 
 def main() -> None:
     """Plan the inventory named by the stack config and declare its records."""
+    _spare_the_collector()
     inventory = load(inventory_path())
     plan = build(inventory)
     if plan.problems.errors:
         raise DescriptionError(plan.problems)
     for warning in plan.problems.warnings:
         pulumi.log.warn(str(warning))
-    _spare_the_collector()
+    # Once, now: what reading the description left in cycles (Ansible's inventory objects),
+    # freed before the registrations need the memory.
+    gc.collect()
     by_zone: dict[str, list[Record]] = {zone: [] for zone in plan.zones}
     for record in plan.records:
         by_zone[record.zone].append(record)
@@ -70,7 +73,10 @@ def _spare_the_collector() -> None:
     of the program's time (`make bench`). Reference counting still frees what is not in a
     cycle; the cycles the SDK makes are small (30 MB more at its peak for 12,000 resources,
     measured) and go when the program ends. The registrations run after main() returns, in
-    the SDK's event loop, so the collector stays off until then.
+    the SDK's event loop, so the collector stays off until then. It is off from the start:
+    reading the description through Ansible's inventory makes many objects, and for 500
+    domains loading and planning took 1.4 s of CPU with the collector on, 1.0 s with it off;
+    main() then collects once (0.1 s) what that left in cycles, about 30 MB (measured).
     """
     gc.disable()
 

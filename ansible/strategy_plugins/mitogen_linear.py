@@ -1,11 +1,30 @@
-"""Mitogen's linear strategy, for every run of the project's playbooks (ansible.cfg).
+"""Mitogen's linear strategy: an opt-in accelerator, never the default.
 
-Ansible's own strategy starts a process on the host for every task, and, through podman's
-connection, which cannot pipeline, three `podman exec` (a temporary directory, the module,
-its removal). Mitogen (the `mitogen` package, pinned in constraints.txt) keeps one Python per
-host for the whole run and sends it each module: the lab's second converge goes from minutes
-to about a minute. Its strategy replaces the `podman`, `ssh` and `local` connections by its
-own; ANSIBLE_STRATEGY=linear goes back to Ansible's.
+Ansible's own strategy (linear) is what `ansible-playbook` uses with the project's
+ansible.cfg, on your servers as anywhere. To opt in for a run, name this strategy:
+
+    ANSIBLE_STRATEGY=mitogen_linear ansible-playbook -i inventories/<env> ansible/site.yml
+
+(or `strategy = mitogen_linear` in an ansible.cfg of your own, or `strategy: mitogen_linear`
+on a play). `make lab` and CI's Molecule runs set ANSIBLE_STRATEGY=mitogen_linear (the
+Makefile); the Molecule scenario `common` pins Ansible's linear, so that the default path is
+tested too. ansible.cfg lists this directory (strategy_plugins) so that the name resolves;
+ansible-core prints its deprecation warning for third-party strategy plugins only when one is
+used, so a run that does not opt in prints none.
+
+Why opt in: Ansible's own strategy starts a process on the host for every task, and, through
+podman's connection, which cannot pipeline, three `podman exec` (a temporary directory, the
+module, its removal). Mitogen (the `mitogen` package, pinned in constraints.txt) keeps one
+Python per host for the whole run and sends it each module: the lab's second converge goes
+from minutes to about a minute. Its strategy replaces the `podman`, `ssh` and `local`
+connections by its own.
+
+What it costs: Mitogen and this module use Ansible's private internals (its strategy, plugin
+loaders and collection listing), which ansible-core may change in any release, and
+ansible-core says it will drop third-party strategies one day; when either breaks, leave the
+variable unset and everything runs as before, only slower. Mitogen's Python interpreter
+discovery fails on some connections ("EOF on stream"): give hosts
+`ansible_python_interpreter` (the lab's inventory sets /usr/bin/python3).
 
 One exception, play by play: a play with an async task runs under Ansible's linear strategy.
 Mitogen runs an async task in a fork of its threaded interpreter, where a module can wait

@@ -20,17 +20,11 @@ else
   kind="containers kept (LAB_KEEP=1)"
 fi
 
-# speed: seconds this machine takes for a fixed piece of Python (a loop of ten million
-# additions), to read the times below by: this VM's speed changes from hour to hour.
-speed() {
-  python3 - <<'PY'
-import time
-t, s = time.perf_counter(), 0
-for i in range(10_000_000):
-    s += i
-print(f"{time.perf_counter() - t:.2f}")
-PY
-}
+# speed: seconds this machine takes for the fixed Python loop of tests/bench/speed.py (the
+# same loop as `make bench`), to read the times below by: this VM's speed changes from hour to
+# hour. in_loops LOOP SECONDS: SECONDS as a multiple of the loop.
+speed() { python3 tests/bench/speed.py; }
+in_loops() { awk -v t="$2" -v l="$1" 'BEGIN { printf "%.0f x loop", t / l }'; }
 speed0=$(speed)
 
 # converge LOG: runs lab.yml; prints its time in seconds and the hosts' total of changed tasks.
@@ -57,13 +51,21 @@ python molecule/lab/e2e.py --inventory "$INVENTORY" | tee .cache/reports/lab-e2e
 rc3=${PIPESTATUS[0]}
 t3=$((SECONDS - t0))
 
+# Each figure with the date and the loop of this run (the loop before the converges).
+speed1=$(speed)
+day=$(date -u +%F)
+tag="[$day, loop $speed0 s]"
+strategy=${ANSIBLE_STRATEGY:-linear}
 {
   echo "=== lab report"
   sed -n '/^\(pass\|FAIL\)  [0-9]/p' .cache/reports/lab-e2e.txt
-  echo "converge ($kind): $t1 s, $c1 changed tasks"
-  echo "second converge: $t2 s, $c2 changed tasks$([ "$rc2" -ne 0 ] && echo ', FAILED')"
-  echo "end-to-end checks: $t3 s"
-  echo "machine speed: a fixed Python loop took $speed0 s before, $(speed) s after"
+  echo "converge ($kind, strategy $strategy): $t1 s = $(in_loops "$speed0" "$t1"), $c1 changed tasks $tag"
+  echo "second converge (strategy $strategy): $t2 s = $(in_loops "$speed0" "$t2"), $c2 changed tasks$([ "$rc2" -ne 0 ] && echo ', FAILED') $tag"
+  echo "end-to-end checks: $t3 s = $(in_loops "$speed0" "$t3") $tag"
+  echo "machine speed: the fixed Python loop (tests/bench/speed.py) took $speed0 s before, $speed1 s after"
 } | tee "$REPORT"
+# The same figures for `make bench`, which prints the last lab run's converge times.
+printf 'date=%s\nloop=%s\nloop_after=%s\nstrategy=%s\nkind=%s\nconverge=%s\nsecond_converge=%s\ne2e=%s\n' \
+  "$day" "$speed0" "$speed1" "$strategy" "$kind" "$t1" "$t2" "$t3" >.cache/reports/lab-times.txt
 [ "$rc2" -eq 0 ] && [ "$c2" -eq 0 ] && [ "$rc3" -eq 0 ] || { echo "lab: FAILED"; exit 1; }
 echo "lab: all passed"

@@ -2,7 +2,9 @@
 # Runs every Molecule scenario (molecule/*/molecule.yml) through its full test sequence
 # (create, converge, idempotence, verify, destroy), then prints one line per scenario with
 # its time and a closing count. No scenario found is a failure. Names given as arguments
-# limit the run to those scenarios.
+# limit the run to those scenarios. Ansible's strategy is the caller's ANSIBLE_STRATEGY
+# (`make molecule` sets mitogen_linear; unset, Ansible's own linear), except in a scenario
+# whose molecule.yml pins one (`common` pins linear); each scenario's line says which ran.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,11 +24,13 @@ if [ ! -t 1 ]; then export NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY
 passed=0; failed=0; report=()
 for s in "${scenarios[@]}"; do
   echo "=== molecule scenario $s"
+  strategy=$(sed -n 's/^ *ANSIBLE_STRATEGY: *//p' "molecule/$s/molecule.yml" | head -n 1)
+  strategy=${strategy:-${ANSIBLE_STRATEGY:-linear}}
   t0=$SECONDS
   if molecule test -s "$s"; then
-    passed=$((passed + 1)); report+=("  pass  $s  $((SECONDS - t0)) s")
+    passed=$((passed + 1)); report+=("  pass  $s  $((SECONDS - t0)) s  (strategy $strategy)")
   else
-    failed=$((failed + 1)); report+=("  FAIL  $s  $((SECONDS - t0)) s")
+    failed=$((failed + 1)); report+=("  FAIL  $s  $((SECONDS - t0)) s  (strategy $strategy)")
   fi
 done
 echo "=== molecule scenarios"

@@ -10,8 +10,11 @@ From one run on the same container (the lab must be running: make lab):
   2. the same Postfix with no milter (smtpd_milters emptied for the run, then put back);
   3. spamc scanning the messages of run 1 straight against the same spamd, as many at once as
      spamd has children: the ceiling that filtering allows on this machine.
-Target: the full pipeline at 0.8 of the ceiling or better. Prints figures, passes or fails
-nothing on a time.
+SpamAssassin's Bayes database (site-wide, learning automatically) is emptied before each run,
+so that every run, and every benchmark run, starts from the same database: a database grown
+by earlier runs would make spamd's work, and so the figures, depend on the history.
+Target: the full pipeline at 0.9 of the ceiling or better (PASS or MISS). Prints figures,
+passes or fails nothing on a time.
 
 OpenDKIM runs with the production resolver setting for the benchmark: the lab's setting
 (opendkim__unreserved_zones, a resolver file that OpenDKIM parses for every message) crashes
@@ -28,6 +31,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from tests.bench.speed import stamp
+
 RECEIVER = "mx1.example.test"
 SENDER = "mx1.peer.test"
 MAILBOX = "alice@example.test"
@@ -39,7 +44,7 @@ LARGE = 2 * 1024 * 1024
 LARGE_SHARE = 10
 # The spamassassin role's spamassassin__max_scan_size (default), spamc's own -s default.
 SCAN_BOUND = 512000
-TARGET = 0.8
+TARGET = 0.9
 MAILDIR = "/var/vmail/example.test/alice/Maildir"
 
 
@@ -130,6 +135,19 @@ def spamc_ceiling(subject: str) -> Run:
     return Run(f"spamc straight to spamd ({children} at once)", count, time.perf_counter() - start)
 
 
+def reset_bayes() -> None:
+    """Empty SpamAssassin's Bayes database (bayes_path of local.cf), as its owner would."""
+    path = sh(RECEIVER, "sed -n 's/^bayes_path[[:space:]]*//p' /etc/spamassassin/local.cf").strip()
+    path = path or "/var/lib/spamassassin/bayes/bayes"
+    # sa-learn --clear removes the database and its journal under spamd's lock; when there is
+    # no database yet it has nothing to clear and says so, which is no failure here.
+    sh(
+        RECEIVER,
+        "runuser -u debian-spamd -- sa-learn --clear >/dev/null 2>&1 || true;"
+        f" rm -f {shlex.quote(path)}_toks {shlex.quote(path)}_seen {shlex.quote(path)}_journal",
+    )
+
+
 @contextmanager
 def production_resolver() -> Iterator[None]:
     """OpenDKIM with `Nameservers 127.0.0.1` (the role's default) instead of the lab's file."""
@@ -146,19 +164,32 @@ def production_resolver() -> Iterator[None]:
         sh(RECEIVER, f"mv {conf}.bench {conf} && systemctl restart opendkim")
 
 
-def main() -> None:
+def main(loop: float) -> None:
+    tag = stamp(loop)
     print(
         f"mail through {RECEIVER} (lab), {MESSAGES} messages from {SENDER}, {SESSIONS} sessions,"
-        f" one in {LARGE_SHARE} of {LARGE // (1024 * 1024)} MiB:"
+        f" one in {LARGE_SHARE} of {LARGE // (1024 * 1024)} MiB, Bayes database emptied before"
+        " each run:"
     )
     full_subject = f"bench full {uuid.uuid4().hex[:8]}"
+    runs = []
     with production_resolver():
-        runs = [
-            through_postfix("Postfix + dkimpy + OpenDKIM + OpenDMARC + SpamAssassin", full_subject),
-            without_milters(f"bench plain {uuid.uuid4().hex[:8]}"),
-            spamc_ceiling(full_subject),
-        ]
+        reset_bayes()
+        runs.append(
+            through_postfix("Postfix + dkimpy + OpenDKIM + OpenDMARC + SpamAssassin", full_subject)
+        )
+        reset_bayes()
+        runs.append(without_milters(f"bench plain {uuid.uuid4().hex[:8]}"))
+        reset_bayes()
+        runs.append(spamc_ceiling(full_subject))
     for run in runs:
-        print(f"  {run.label:<50} {run.rate:7.1f} msg/s  ({run.messages} in {run.seconds:.1f} s)")
+        print(
+            f"  {run.label:<56} {run.rate:7.1f} msg/s  ({run.messages} in {run.seconds:.1f} s)"
+            f"  {tag}"
+        )
     share = runs[0].rate / runs[2].rate
-    print(f"  {'full pipeline / spamc ceiling (target ' + str(TARGET) + ')':<50} {share:7.2f}")
+    verdict = "PASS" if share >= TARGET else "MISS"
+    print(
+        f"  {'ratio full pipeline / spamc straight to spamd':<56} {share:7.2f}"
+        f"  target >= {TARGET}  {verdict}  {tag}"
+    )

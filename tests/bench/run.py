@@ -1,7 +1,12 @@
 """`make bench`: figures for the things whose speed the project cares about.
 
-Each benchmark repeats its work a few times and prints the minimum, median and maximum.
-Benchmarks print; they never pass or fail on a time, so a busy machine cannot make them flake.
+Each benchmark repeats its work a few times and prints the minimum, median and maximum, or a
+ratio to a yardstick measured in the same run, with its target and PASS or MISS. Every figure
+line ends with the date and the machine-speed loop of its run (tests/bench/speed.py), by which
+figures of different hours and machines are read. Benchmarks print; they never pass or fail on
+a time, so a busy machine cannot make them flake.
+
+    python -m tests.bench.run [PART ...]    PART: cli, boot, dns, lab, audit, mail (default: all)
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.bench import accounts, dns, mail
+from tests.bench.speed import loop_seconds, multiple, stamp
 
 IMAGE = os.environ.get("MAILSTACK_IMAGE", "localhost/mailstack-debian:bookworm")
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
+LAB_TIMES = ROOT / ".cache" / "reports" / "lab-times.txt"
+PARTS = ("cli", "accounts", "boot", "dns", "lab", "audit", "mail")
+LAB_PUBLISHED = ROOT / "inventories" / "lab" / "published" / "lab"
 
 
 def timed(work: Callable[[], None], runs: int) -> list[float]:
@@ -32,12 +41,12 @@ def timed(work: Callable[[], None], runs: int) -> list[float]:
     return times
 
 
-def report(name: str, times: list[float], unit: str = "s") -> None:
+def report(name: str, times: list[float], loop: float, unit: str = "s") -> None:
     scale = 1000.0 if unit == "ms" else 1.0
     low, mid, high = min(times), statistics.median(times), max(times)
     print(
         f"{name:<44} min {low * scale:8.2f} {unit}   median {mid * scale:8.2f} {unit}"
-        f"   max {high * scale:8.2f} {unit}   ({len(times)} runs)"
+        f"   max {high * scale:8.2f} {unit}   ({len(times)} runs)  {stamp(loop)}"
     )
 
 
@@ -89,24 +98,68 @@ def lab_is_up() -> bool:
         return False
 
 
-def main() -> int:
-    print(f"mailstack benchmarks on {os.cpu_count()} cores")
-    report("CLI start (`mailstack --version`)", timed(cli_startup, 10), "ms")
-    print(f"the dovecot role's account step (target < {accounts.TARGET:.0f} s for 10,000):")
-    for name, times in accounts.main():
-        report(f"  {name}", times)
-    report("container boot to systemd up (base image)", timed(container_boot, 3))
-    dns.main()
-    if lab_is_up():
-        report("mailstack check example.test (lab; target < 2 s)", timed(lab_audit, 5))
-        mail.main()
-    else:
+def lab_converges() -> None:
+    """The last `make lab`'s converge times (molecule/lab/run.sh), in seconds and in loops."""
+    if not LAB_TIMES.is_file():
+        print("lab converge times: none yet (make lab writes them)")
+        return
+    lab = dict(line.split("=", 1) for line in LAB_TIMES.read_text().splitlines() if "=" in line)
+    loop = float(lab["loop"])
+    tag = f"[{lab['date']}, loop {loop:.2f} s]"
+    print(f"the last make lab ({lab['kind']}, strategy {lab['strategy']}):")
+    for key, label in (
+        ("converge", "converge"),
+        ("second_converge", "second converge (must change nothing)"),
+        ("e2e", "end-to-end checks"),
+    ):
+        seconds = float(lab[key])
+        print(f"  {label:<42} {seconds:6.0f} s = {multiple(seconds, loop):>12}  {tag}")
+
+
+def main(argv: list[str]) -> int:
+    parts = argv or list(PARTS)
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
         print(
-            "mailstack check of a lab domain and mail through the lab: skipped, the lab is not"
-            " running (make lab)"
+            f"unknown part {', '.join(unknown)}: choose among {', '.join(PARTS)}", file=sys.stderr
         )
+        return 2
+    loop = loop_seconds()
+    print(
+        f"mailstack benchmarks on {os.cpu_count()} cores; machine-speed loop"
+        f" (tests/bench/speed.py) {loop:.2f} s {stamp(loop)}"
+    )
+    if "cli" in parts:
+        report("CLI start (`mailstack --version`)", timed(cli_startup, 10), loop, "ms")
+    if "accounts" in parts:
+        print(f"the dovecot role's account step (target < {accounts.TARGET:.0f} s for 10,000):")
+        for name, times in accounts.main():
+            report(f"  {name}", times, loop)
+    if "boot" in parts:
+        report("container boot to systemd up (base image)", timed(container_boot, 3), loop)
+    if "dns" in parts:
+        dns.main(loop)
+    if "lab" in parts:
+        lab_converges()
+    if not lab_is_up() and {"audit", "mail"} & set(parts):
+        print(
+            "mailstack check of a lab domain and mail through the lab: skipped, the lab is"
+            " not running (make lab)"
+        )
+        parts = [part for part in parts if part not in {"audit", "mail"}]
+    if "audit" in parts:
+        if (LAB_PUBLISHED / "trust-anchors.txt").is_file():
+            report("mailstack check example.test (lab; target < 2 s)", timed(lab_audit, 5), loop)
+        else:
+            print(
+                f"mailstack check of a lab domain: skipped, {LAB_PUBLISHED} has no trust"
+                " anchors (the running lab was made from another checkout)"
+            )
+    if "mail" in parts:
+        mail.main(loop)
+    print(f"machine-speed loop at the end: {loop_seconds():.2f} s")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,42 @@
+"""The machine-speed loop: seconds this machine takes for a fixed piece of Python.
+
+A loop of ten million additions, timed. This VM's speed changes from hour to hour, so every
+benchmark figure is printed with the loop's time of its run (and the date), and a time can be
+read as a multiple of the loop. `make bench` and the lab (molecule/lab/run.sh) both use this
+file, so their figures compare. Standard library only: `python3 tests/bench/speed.py` prints
+the seconds with any Python.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+ITERATIONS = 10_000_000
+
+
+def loop_seconds() -> float:
+    """Wall seconds of the fixed loop, once."""
+    start, total = time.perf_counter(), 0
+    for i in range(ITERATIONS):
+        total += i
+    return time.perf_counter() - start
+
+
+def today() -> str:
+    """The date of a run, in UTC: YYYY-MM-DD."""
+    return datetime.datetime.now(datetime.UTC).date().isoformat()
+
+
+def stamp(loop: float) -> str:
+    """What every printed figure line carries: the date and the machine-speed loop."""
+    return f"[{today()}, loop {loop:.2f} s]"
+
+
+def multiple(seconds: float, loop: float) -> str:
+    """`seconds` as a multiple of the loop: `123 x loop`."""
+    return f"{seconds / loop:.0f} x loop"
+
+
+if __name__ == "__main__":
+    print(f"{loop_seconds():.2f}")
