@@ -6,8 +6,8 @@ playbook's share expression and each role's `vars:` as ansible-playbook would, a
 them as JSON, per host and role. Passwords are printed as `"<vaulted>"` only.
 
 `--set MODULE:NAME=JSON` first replaces a module constant (a default of the model), and
-`--render ROLE:TEMPLATE` also renders a template of a role with its defaults, its vars and
-what it receives, so that a test can follow a default from the model to a configuration file.
+`--render ROLE:TEMPLATE` also renders a template of a role (tests/rendering.py) with what it
+receives, so that a test can follow a default from the model to a configuration file.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from mailstack.accounts import Vaulted
 from mailstack.inventory import plain
+from tests.rendering import render
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "ansible" / "site.yml"
@@ -86,7 +87,7 @@ def main() -> int:
         rendered = {}
         for spec in args.render:
             role, _, template = spec.partition(":")
-            rendered[spec] = _render(loader, Templar, hv, role, template, received.get(role, {}))
+            rendered[spec] = render(role, template, {**hv, **received.get(role, {})})
         out[host.name] = {
             "share": plain(share),
             "roles": plain(received),
@@ -94,24 +95,6 @@ def main() -> int:
         }
     json.dump(out, sys.stdout, indent=1, sort_keys=True, default=_shown)
     return 0
-
-
-def _render(
-    loader: Any, templar_class: Any, hv: dict[str, Any], role: str, template: str, got: Any
-) -> str:
-    """A role's template as the role would write it: its defaults, under the play's
-    variables, under what the playbook gives it, under its vars/main.yml."""
-    base = ROOT / "roles" / role
-    layers: dict[str, Any] = {}
-    for part in ("defaults", "vars"):
-        path = base / part / "main.yml"
-        if path.exists():
-            layers[part] = loader.load_from_file(str(path), trusted_as_template=True) or {}
-    variables = {**layers.get("defaults", {}), **hv, **got, **layers.get("vars", {})}
-    from ansible.template import trust_as_template  # noqa: PLC0415
-
-    source = trust_as_template((base / "templates" / template).read_text())
-    return str(templar_class(loader=loader, variables=variables).template(source))
 
 
 if __name__ == "__main__":

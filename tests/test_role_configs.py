@@ -4,7 +4,6 @@ and nginx check them on the host (postfix check, nginx -t); the mail scenario ru
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
@@ -12,34 +11,10 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.rendering import loader as _loader
+from tests.rendering import render
 
 SITE = ROOT / "ansible" / "site.yml"
-
-
-@functools.cache
-def _loader() -> Any:
-    from ansible.parsing.dataloader import DataLoader  # noqa: PLC0415
-    from ansible.plugins.loader import init_plugin_loader  # noqa: PLC0415
-
-    init_plugin_loader()
-    return DataLoader()
-
-
-def render(role: str, template: str, given: dict[str, Any]) -> str:
-    """A role's template with its defaults, under `given`, under its vars/main.yml, on a
-    host named mx1.example.test."""
-    from ansible.template import Templar, trust_as_template  # noqa: PLC0415
-
-    loader = _loader()
-    given = {"inventory_hostname": "mx1.example.test", **given}
-    base = ROOT / "roles" / role
-    layers = []
-    for part in ("defaults", "vars"):
-        path = base / part / "main.yml"
-        layers.append(loader.load_from_file(str(path), trusted_as_template=True) or {})
-    variables = {**layers[0], **given, **layers[1]}
-    source = trust_as_template((base / "templates" / template).read_text())
-    return str(Templar(loader=loader, variables=variables).template(source))
 
 
 def site_postfix_vars() -> dict[str, Any]:
@@ -165,3 +140,13 @@ def test_the_key_directories_are_roots() -> None:
     assert "/var/lib/mailstack/opendkim/" in cmd
     assert 'install -o opendkim -g opendkim -m 0600 "$work/seed" "$key.ed25519"' in cmd
     assert '> "$key' not in cmd
+
+
+def test_the_junk_rule_quotes_its_header_and_value_as_sieve_strings() -> None:
+    rule = render(
+        "dovecot",
+        "etc/dovecot/sieve/junk.sieve.j2",
+        {"dovecot__spam_header": "X-Spam-Flag", "dovecot__spam_value": 'YES" { keep; } if "\\'},
+    )
+    # The value stays one string: its quote and backslash are escaped, nothing is added.
+    assert 'if header :is "X-Spam-Flag" "YES\\" { keep; } if \\"\\\\" {' in rule

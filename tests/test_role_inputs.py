@@ -188,6 +188,19 @@ FIRST_CHANGE = {
             "is not an absolute path of a Unix socket",
         ),
         ("dovecot", {"dovecot__quota": "2 GB"}, "dovecot__quota", "is not a size"),
+        ("dovecot", {"dovecot__quota": "2G\n"}, "dovecot__quota", "is not a size"),
+        (
+            "dovecot",
+            {"dovecot__spam_header": "X-Spam: Flag"},
+            "dovecot__spam_header",
+            "must be a header name",
+        ),
+        (
+            "dovecot",
+            {"dovecot__spam_value": "YES\nelse"},
+            "dovecot__spam_value",
+            "no control character",
+        ),
         (
             "opendkim",
             {
