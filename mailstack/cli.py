@@ -13,7 +13,6 @@ from mailstack import __version__, options, share
 from mailstack.check import command as check_command
 from mailstack.dnssource import CacheSource, DnsSource, RecordingSource, Source
 from mailstack.inventory import Inventory, load
-from mailstack.mtasts import policy_id
 from mailstack.plan import Plan, build
 from mailstack.problems import DescriptionError, Problem, Problems
 from mailstack.reports import command as report_command
@@ -114,7 +113,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     result = _plan(args, err)
     if result is None:
         return 1
-    _, plan = result
+    inventory, plan = result
     if args.json:
         data = {
             "zones": list(plan.zones),
@@ -132,16 +131,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 for r in plan.records
             ],
             "mta_sts_policies": plan.policies,
-            "mta_sts": [
-                {
-                    "domain": domain,
-                    "host": plan.policy_hosts[domain],
-                    "id": policy_id(text),
-                    "policy": text,
-                }
-                for domain, text in plan.policies.items()
-                if domain in plan.policy_hosts
-            ],
+            "mta_sts": share.served_policies(inventory.description),
             "warnings": [{"path": p.path, "message": p.message} for p in plan.problems.warnings],
         }
         json.dump(data, sys.stdout, indent=2)

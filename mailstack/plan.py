@@ -25,8 +25,6 @@ class Plan:
     zones: tuple[str, ...]
     dnssec: set[str]
     policies: dict[str, str] = field(default_factory=dict)
-    # The mail host that serves each domain's MTA-STS policy.
-    policy_hosts: dict[str, str] = field(default_factory=dict)
     problems: Problems = field(default_factory=Problems)
 
     def zone_records(self, zone: str) -> list[Record]:
@@ -185,7 +183,6 @@ class _Builder:
                 f"{d.path}.mta_sts.host", "needs a host of the mail group to serve the policy"
             )
             return
-        self.result.policy_hosts[d.name] = host.name
         self.addresses(f"mta-sts.{d.name}", host, d.ttl)
 
     def autoconfig(self, d: Domain) -> None:

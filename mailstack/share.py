@@ -28,7 +28,7 @@ COMMENT = "mailstack"
 def of(description: Description, host: str) -> dict[str, Any]:
     """The share of `host` (a name of the description's hosts)."""
     served = [d for d in description.domains if host in description.stores(d)]
-    policies = [d for d in description.domains if description.policy_host(d) == host]
+    policies = [p for p in served_policies(description) if p["host"] == host]
     return {
         "host": host,
         "domains": [_domain(description, d) for d in served],
@@ -39,8 +39,8 @@ def of(description: Description, host: str) -> dict[str, Any]:
         ],
         "postmaster": f"postmaster@{served[0].name if served else host}",
         "inbound_clients": _inbound_clients(description, served),
-        "mta_sts": [_policy(d, host) for d in policies],
-        "tls_names": [host, *(f"mta-sts.{d.name}" for d in policies)],
+        "mta_sts": policies,
+        "tls_names": [host, *(f"mta-sts.{p['domain']}" for p in policies)],
         "gateway": _gateway(description, host),
     }
 
@@ -96,9 +96,16 @@ def _inbound_clients(description: Description, served: list[Domain]) -> list[str
     return [str(a) for name in names for a in _addresses(description, name)]
 
 
-def _policy(d: Domain, host: str) -> dict[str, Any]:
-    text = mtasts.policy_of(d) or ""
-    return {"domain": d.name, "policy": text, "id": mtasts.policy_id(text), "host": host}
+def served_policies(description: Description) -> list[dict[str, Any]]:
+    """Every MTA-STS policy with the mail host that serves it: {domain, policy, id, host}."""
+    out = []
+    for d in description.domains:
+        text, host = mtasts.policy_of(d), description.policy_host(d)
+        if text is not None and host is not None:
+            out.append(
+                {"domain": d.name, "policy": text, "id": mtasts.policy_id(text), "host": host}
+            )
+    return out
 
 
 def _gateway(description: Description, host: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from mailstack import txt
+from mailstack import share, txt
 from mailstack.dnssource import CacheSource
 from mailstack.inventory import load
 from mailstack.model import parse
@@ -94,7 +94,8 @@ def test_mx_tlsa_and_mta_sts_point_at_the_gateway_and_pmg_dkim_key_is_published(
     assert values(plan, GATEWAY, "AAAA") == ["2001:db8::25"]
     # The MTA-STS policy names the gateway; the backend serves it (PMG serves no HTTPS).
     assert "mx: pmg1.example.test\r\n" in plan.policies["example.test"]
-    assert plan.policy_hosts["example.test"] == BACKEND
+    served = share.served_policies(load(root).description)
+    assert [(p["domain"], p["host"]) for p in served] == [("example.test", BACKEND)]
     assert values(plan, "mta-sts.example.test", "A") == ["192.0.2.10"]
     # The backend is no MX: no TLSA of its own.
     assert values(plan, f"_25._tcp.{BACKEND}", "TLSA") == []
