@@ -203,13 +203,29 @@ def setup(address: str) -> None:
     status, body, kind = fetch(url)
     servers = clientsetup.parse_mobileconfig(body) if status == 200 else []
     tried.append({"url": url, "status": status, "type": kind, "servers": [str(s) for s in servers]})
-    # The same documents for an address nobody has: only the address differs.
+    # The same documents for an address nobody has: only the address differs (the profile's
+    # identifiers are derived from the address, so there the servers it names are compared).
     stranger = f"nobody-{int(time.time())}@{domain}"
-    same = all(
-        fetch(u.replace(urllib.parse.quote(address), urllib.parse.quote(stranger)))[1]
-        == fetch(u)[1].replace(address.encode(), stranger.encode())
-        for u in (str(tried[0]["url"]), url)
-    )
+
+    def seen_by(who: str) -> list[object]:
+        q = f"?emailaddress={urllib.parse.quote(who)}"
+        xml = fetch(f"https://autoconfig.{domain}/mail/config-v1.1.xml{q}")
+        pox = fetch(
+            f"https://autodiscover.{domain}/autodiscover/autodiscover.xml",
+            clientsetup.autodiscover_request(who),
+        )
+        profile = fetch(f"https://autoconfig.{domain}/mobileconfig{q}")
+        mobile = clientsetup.parse_mobileconfig(profile[1]) if profile[0] == 200 else []
+        return [
+            xml[0],
+            xml[1].replace(who.encode(), b"ADDRESS"),
+            pox[0],
+            pox[1].replace(who.encode(), b"ADDRESS"),
+            profile[0],
+            [(s.protocol, s.host, s.port, s.tls) for s in mobile],
+        ]
+
+    same = seen_by(address) == seen_by(stranger)
     say(tried=tried, same_for_strangers=same, **_use(thunderbird, address))
 
 
