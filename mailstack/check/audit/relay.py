@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import smtplib
 
-from mailstack.check.audit.mx import addresses, is_null_mx, mx_hosts
 from mailstack.check.context import Context
+from mailstack.check.facts import addresses, is_null_mx, mx_hosts
 from mailstack.check.report import Finding, failed, info, passed, warned
 
 CATEGORY = "Relay"
