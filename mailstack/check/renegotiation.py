@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import selectors
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 from mailstack.check.tlsprobe import ProbeError, Starttls
 
+_HANDSHAKE = re.compile(r"New, [^,\n]+, Cipher is (?!\(NONE\))")
 HANDSHAKE_DONE = ("verify return:", "Verification", "depth=")
 REFUSED = ("no renegotiation", "alert", "handshake failure", "errno=")
 
@@ -74,7 +76,7 @@ def client_initiated(
                     break
                 output += chunk
                 text = output.decode("utf-8", "replace")
-                if not sent and "Verify return code:" in text:
+                if not sent and _HANDSHAKE.search(text):
                     process.stdin.write(b"R\n")
                     process.stdin.flush()
                     sent = True
