@@ -15,6 +15,8 @@ Failures to get an answer raise `DnsError`, whose message names the question and
 
 from __future__ import annotations
 
+import socket
+import struct
 import time
 from dataclasses import dataclass
 
@@ -137,8 +139,40 @@ class Server:
             raise DnsError(
                 f"{name} {rtype}: {label} did not answer within {seconds:g} s"
             ) from error
-        except (dns.exception.DNSException, OSError) as error:
+        except (dns.message.ShortHeader, dns.message.TrailingJunk, OSError) as error:
             raise DnsError(f"{name} {rtype}: cannot ask {label}: {error}") from error
+        except dns.exception.DNSException:
+            # A record dnspython refuses (a TLSA digest of the wrong length...): read the
+            # answer again keeping the rest, the bad records listed in `response.errors`.
+            response = self._lenient(message, end, f"{name} {rtype}: {label}")
+        return response
+
+    def _lenient(self, message: dns.message.Message, end: float, what: str) -> dns.message.Message:
+        """The exchange over TCP, parsed with continue_on_error; DnsError when it fails."""
+        wire = message.to_wire()
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        data = b""
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.settimeout(max(end - time.monotonic(), 0.001))
+                sock.connect((self.address, self.port))
+                sock.sendall(struct.pack("!H", len(wire)) + wire)
+                for _ in range(65537):  # octets arrive in at least one-octet reads
+                    size = struct.unpack("!H", data[:2])[0] + 2 if len(data) >= 2 else 2
+                    if len(data) >= size:
+                        break
+                    sock.settimeout(max(end - time.monotonic(), 0.001))
+                    chunk = sock.recv(65537)
+                    if not chunk:
+                        raise DnsError(f"{what} closed the connection mid-answer")
+                    data += chunk
+            response = dns.message.from_wire(data[2:], continue_on_error=True)
+        except TimeoutError as error:
+            raise DnsError(f"{what} did not answer in time") from error
+        except (OSError, dns.exception.DNSException) as error:
+            raise DnsError(f"{what}: the answer does not parse: {error}") from error
+        if response.id != message.id:
+            raise DnsError(f"{what}: the answer is not to the question asked")
         return response
 
 
@@ -153,6 +187,8 @@ class Answer:
     authenticated: bool
     unvalidated: bool = False
     """Had only with the CD bit: the resolver answered SERVFAIL when it validated."""
+    malformed: tuple[str, ...] = ()
+    """Why records of the answer could not be read (they are not in `rrset`)."""
 
     @property
     def texts(self) -> list[str]:
@@ -204,4 +240,5 @@ class Dns:
             nxdomain=rcode == dns.rcode.NXDOMAIN,
             authenticated=bool(response.flags & dns.flags.AD),
             unvalidated=cd,
+            malformed=tuple(str(e.exception) for e in getattr(response, "errors", ())),
         )

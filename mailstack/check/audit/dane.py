@@ -41,7 +41,18 @@ def _host(ctx: Context, host: str) -> list[Finding]:
     name = f"_25._tcp.{host}"
     out: list[Finding] = []
     records: list[Tlsa] = []
-    texts = ctx.texts(name, "TLSA")
+    answer = ctx.ask(name, "TLSA")
+    texts = answer.texts
+    for problem in answer.malformed:
+        out.append(
+            failed(
+                CATEGORY,
+                "dane.syntax",
+                f"{name}: a TLSA record cannot be read ({problem}): senders ignore it",
+                "publish the digest the matching type calls for (mailstack dns plan derives"
+                " it from published/tls/)",
+            )
+        )
     for text in texts:
         try:
             records.append(Tlsa.from_text(text))
@@ -55,7 +66,7 @@ def _host(ctx: Context, host: str) -> list[Finding]:
                     " derives it from published/tls/)",
                 )
             )
-    if not texts:
+    if not texts and not answer.malformed:
         out.append(
             failed(
                 CATEGORY,
@@ -85,8 +96,9 @@ def _host(ctx: Context, host: str) -> list[Finding]:
                     "publish the next key's TLSA too (the tls role keeps a next key)",
                 )
             )
+    published = bool(texts or answer.malformed)
     for address in addresses(ctx, host):
-        out += _address(ctx, host, address, records if texts else None)
+        out += _address(ctx, host, address, records if published else None)
     return out
 
 
