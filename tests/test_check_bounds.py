@@ -117,7 +117,9 @@ def test_a_trickling_server_cannot_hold_a_probe_past_its_timeout() -> None:
     with Trickle(HOST) as server:
         start = time.monotonic()
         with pytest.raises(ProbeError, match=r"no SMTP greeting within 1\.5 s \(so far: '2"):
-            handshake(HOST, server.port, starttls="smtp", server_name="mx.example.test", timeout=1.5)
+            handshake(
+                HOST, server.port, starttls="smtp", server_name="mx.example.test", timeout=1.5
+            )
         assert time.monotonic() - start < 1.5 + 0.5
 
 
@@ -131,7 +133,7 @@ def test_a_trickling_mx_cannot_hold_the_audit_past_its_bound() -> None:
         "@ IN NS ns.example.test.\nns IN A 127.0.0.1\n"
         "@ IN MX 10 mx.example.test.\n"
         f"mx IN A {address}\n"
-        '_submission._tcp IN SRV 0 1 25 mx.example.test.\n'
+        "_submission._tcp IN SRV 0 1 25 mx.example.test.\n"
     )
     with ZoneServer(zone, "example.test") as dns_server, Trickle(address, 25):
         start = time.monotonic()

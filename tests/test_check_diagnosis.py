@@ -92,7 +92,9 @@ def test_a_tlsa_digest_of_the_wrong_length_is_named() -> None:
         "@ IN MX 10 mx.example.test.\nmx IN A 127.0.0.1\n"
     )
     with ShortDigest(zone, "example.test") as server:
-        ctx = Context("example.test", Dns("127.0.0.1", server.port, timeout=2.0), {}, Options(timeout=2.0))
+        ctx = Context(
+            "example.test", Dns("127.0.0.1", server.port, timeout=2.0), {}, Options(timeout=2.0)
+        )
         ctx.start()
         found = dane.audit(ctx)
     (syntax,) = [f for f in found if f.check == "dane.syntax"]

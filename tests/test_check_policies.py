@@ -25,7 +25,9 @@ ns IN A 127.0.0.1
 @ IN MX 10 mx1.example.test.
 mx1 IN A 127.0.0.1
 """
-TLD = "$ORIGIN test.\n$TTL 300\n@ IN SOA ns.test. h.test. 1 3600 900 1209600 300\n@ IN NS ns.test.\n"
+TLD = (
+    "$ORIGIN test.\n$TTL 300\n@ IN SOA ns.test. h.test. 1 3600 900 1209600 300\n@ IN NS ns.test.\n"
+)
 DMARC = '_dmarc IN TXT "v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@example.test"\n'
 
 
@@ -107,7 +109,11 @@ def test_three_rua_addresses_and_a_report_domain_without_mx() -> None:
         ("v=STSv1; id=1; id=2", "STSv1", "the tag id appears more than once"),
         ("id=1; v=STSv1", "STSv1", "it must begin with v=STSv1"),
         ("v=TLSRPTv1; rua=mailto:t@example.test", "TLSRPTv1", None),
-        ("v=TLSRPTv1; rua=mailto:a@x.test; rua=mailto:b@x.test", "TLSRPTv1", "appears more than once"),
+        (
+            "v=TLSRPTv1; rua=mailto:a@x.test; rua=mailto:b@x.test",
+            "TLSRPTv1",
+            "appears more than once",
+        ),
         ("v=TLSRPTv1; rua", "TLSRPTv1", "'rua' is not key=value"),
     ],
 )
@@ -163,7 +169,9 @@ def test_the_name_servers_answer_and_a_lame_one_is_found() -> None:
     zone = "@ IN NS ns2.example.test.\nns2 IN A 127.0.0.2\n"
     with context(zone) as ctx:
         found = nameservers.audit(ctx)
-    reachable = {f.message.split(":")[0].split(" answers")[0]: f.status for f in only(found, "ns.reachable")}
+    reachable = {
+        f.message.split(":")[0].split(" answers")[0]: f.status for f in only(found, "ns.reachable")
+    }
     assert reachable["ns.example.test (127.0.0.1)"] == "pass"
     assert reachable["ns2.example.test (127.0.0.2)"] == "fail"
     (ipv6,) = only(found, "ns.ipv6")

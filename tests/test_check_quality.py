@@ -29,6 +29,7 @@ from mailstack.check import tlshello
 from mailstack.check.audit import tlsquality
 from mailstack.check.context import Context, Options
 from mailstack.check.report import Finding
+from mailstack.check.tlsprobe import Starttls
 from mailstack.check.tlsscan import Grade, Scan, Target, dh_grade, ffdhe_prime, grade, scan
 from mailstack.dnsquery import Dns
 from tests.dnsserver import ZoneServer
@@ -69,7 +70,9 @@ def tls_server(
     return context
 
 
-def rsa_context(tmp_path: Path, bits: int, *, ciphers: str = "DEFAULT:@SECLEVEL=0") -> ssl.SSLContext:
+def rsa_context(
+    tmp_path: Path, bits: int, *, ciphers: str = "DEFAULT:@SECLEVEL=0"
+) -> ssl.SSLContext:
     """A server context with a self-signed RSA certificate of `bits` bits, for NAME."""
     key = rsa.generate_private_key(65537, bits)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAME)])
@@ -99,7 +102,7 @@ def rsa_context(tmp_path: Path, bits: int, *, ciphers: str = "DEFAULT:@SECLEVEL=
     return context
 
 
-def target(port: int, starttls: tlshello.Starttls = "smtp") -> Target:
+def target(port: int, starttls: Starttls = "smtp") -> Target:
     return Target(HOST, port, starttls, NAME)
 
 
@@ -148,7 +151,13 @@ def test_a_modern_server_is_clean(pki: Pki, serve: Serve) -> None:
     server = serve("smtp", tls_server(pki, ciphers="ECDHE+AESGCM:ECDHE+CHACHA20"))
     found = scan(target(server.port), budget())
     assert found.errors == []
-    assert found.versions == {0x0300: False, 0x0301: False, 0x0302: False, 0x0303: True, 0x0304: True}
+    assert found.versions == {
+        0x0300: False,
+        0x0301: False,
+        0x0302: False,
+        0x0303: True,
+        0x0304: True,
+    }
     assert found.suites_tested and not any(found.suites.values())
     assert found.groups_tested and not any(found.groups.values())
     assert found.order_tested and found.order_violation is None
@@ -181,7 +190,9 @@ def test_a_weak_cipher_and_the_client_s_order_are_found(pki: Pki, serve: Serve) 
 
 
 def test_rsa_key_exchange_and_tls11_and_sha1_signatures(tmp_path: Path, serve: Serve) -> None:
-    context = rsa_context(tmp_path, 2048, ciphers="AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0")
+    context = rsa_context(
+        tmp_path, 2048, ciphers="AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         context.minimum_version = ssl.TLSVersion.TLSv1_1
@@ -199,7 +210,9 @@ def test_a_1024_bit_dh_group_is_found(tmp_path: Path, serve: Serve) -> None:
         warnings.simplefilter("ignore")  # cryptography deprecates finite-field DH: the point here
         params = dh.DHParameterNumbers(MODP1024, 2).parameters()
     pem = tmp_path / "dh.pem"
-    pem.write_bytes(params.parameter_bytes(serialization.Encoding.PEM, serialization.ParameterFormat.PKCS3))
+    pem.write_bytes(
+        params.parameter_bytes(serialization.Encoding.PEM, serialization.ParameterFormat.PKCS3)
+    )
     context.load_dh_params(str(pem))
     found = scan(target(serve("smtp", context).port), budget())
     assert found.dh_primes == [MODP1024]
@@ -271,14 +284,24 @@ def scripted() -> Iterator[Callable[[bytes | None], int]]:
         sock.close()
 
 
-def test_compression_and_a_missing_renegotiation_info_are_read(scripted: Callable[[bytes | None], int]) -> None:
+def test_compression_and_a_missing_renegotiation_info_are_read(
+    scripted: Callable[[bytes | None], int],
+) -> None:
     port = scripted(_server_hello(compression=1, renegotiation_info=False))
-    reply = tlshello.hello(HOST, port, tlshello.Offer(tlshello.TLS12, (0xC02F,), compression=True), starttls=None, timeout=2)
+    reply = tlshello.hello(
+        HOST,
+        port,
+        tlshello.Offer(tlshello.TLS12, (0xC02F,), compression=True),
+        starttls=None,
+        timeout=2,
+    )
     assert reply is not None
     assert (reply.compression, reply.renegotiation_info, reply.cipher) == (1, False, 0xC02F)
 
 
-def test_a_probe_that_gets_no_answer_is_not_taken_for_a_refusal(scripted: Callable[[bytes | None], int]) -> None:
+def test_a_probe_that_gets_no_answer_is_not_taken_for_a_refusal(
+    scripted: Callable[[bytes | None], int],
+) -> None:
     port = scripted(None)
     start = time.monotonic()
     found = scan(Target(HOST, port, None, NAME), budget(0.5))
@@ -353,7 +376,9 @@ def test_tls11_on_port_25_fails_the_audit(pki: Pki, serve: Serve) -> None:
         f"@ IN MX 10 {NAME}.\nmx IN A {address}\n"
     )
     with ZoneServer(zone, "example.test") as dns_server:
-        ctx = Context("example.test", Dns(HOST, dns_server.port, timeout=2.0), {}, Options(timeout=3.0))
+        ctx = Context(
+            "example.test", Dns(HOST, dns_server.port, timeout=2.0), {}, Options(timeout=3.0)
+        )
         ctx.start()
         found = tlsquality.audit(ctx)
     (versions,) = only(found, "tls.versions")

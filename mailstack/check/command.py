@@ -76,7 +76,8 @@ def _fail(message: str) -> int:
 def domain_problem(  # noqa: PLR0911 (one return per rule)
     text: str, label_pattern: re.Pattern[str] = _LABEL
 ) -> str | None:
-    """Why `text` is not a domain name to audit (empty, the root, too long, a bad label), or None."""
+    """Why `text` is not a domain name to audit (empty, the root, too long, a bad label), or
+    None."""
     name = text.lower().removesuffix(".")
     if not name:
         return (
@@ -121,7 +122,7 @@ def argument_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace) -> int:  # noqa: PLR0911 (each stop exits 2)
     # Imported here: the other commands of the CLI do not pay for the audit's modules.
     from mailstack.check import dnssec  # noqa: PLC0415
     from mailstack.check.context import Context, Options  # noqa: PLC0415

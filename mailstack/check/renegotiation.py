@@ -44,7 +44,7 @@ def _argv(address: str, port: int, starttls: Starttls, server_name: str) -> list
     return argv
 
 
-def client_initiated(
+def client_initiated(  # noqa: PLR0912 (one branch per answer s_client can give)
     address: str, port: int, *, starttls: Starttls, server_name: str, timeout: float
 ) -> Result:
     """Whether the server accepts a renegotiation the client starts; ProbeError when the

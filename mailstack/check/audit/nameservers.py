@@ -96,7 +96,8 @@ def audit(ctx: Context) -> list[Finding]:
                 "ns.serial",
                 "the name servers serve different SOA serials: "
                 + "; ".join(f"{s} at {', '.join(w)}" for s, w in sorted(serials.items())),
-                "let the secondaries transfer the zone (NOTIFY, AXFR/IXFR), or check why they do not",
+                "let the secondaries transfer the zone (NOTIFY, AXFR/IXFR), or check why they"
+                " do not",
             )
         )
     elif serials:

@@ -246,7 +246,8 @@ def _dh(category: str, where: str, found: Scan) -> Finding:
             category,
             "tls.dh",
             f"{where}: DHE with {name}: insufficient",
-            "drop DHE suites, or use ffdhe3072 or larger (RFC 7919; Postfix: smtpd_tls_dh1024_param_file)",
+            "drop DHE suites, or use ffdhe3072 or larger (RFC 7919; Postfix:"
+            " smtpd_tls_dh1024_param_file)",
         )
     return warned(
         category,
@@ -272,7 +273,8 @@ def _kex_hash(category: str, where: str, found: Scan) -> Finding:
             category,
             "tls.kex_hash",
             f"{where}: signs the key exchange with SHA-1 when asked ({', '.join(names)})",
-            "raise the OpenSSL security level (CipherString = DEFAULT@SECLEVEL=2), which refuses SHA-1 signatures",
+            "raise the OpenSSL security level (CipherString = DEFAULT@SECLEVEL=2), which"
+            " refuses SHA-1 signatures",
         )
     if names:
         return warned(
@@ -326,7 +328,8 @@ def _renegotiation(category: str, where: str, found: Scan) -> list[Finding]:
                 category,
                 "tls.client_renegotiation",
                 f"{where}: allows client-initiated renegotiation (a cheap way to load the server)",
-                "disallow it (OpenSSL 3 does by default; Postfix: tls_ssl_options = NO_RENEGOTIATION)",
+                "disallow it (OpenSSL 3 does by default; Postfix: tls_ssl_options ="
+                " NO_RENEGOTIATION)",
             )
         )
     elif found.client_renegotiation is False:
@@ -445,8 +448,10 @@ def _certificate(category: str, where: str, got: Handshake, *, port25: bool) -> 
                 warned(
                     category,
                     "tls.cert_trust",
-                    f"{where}: {got.verify_error} (informational on port 25, where DANE authenticates)",
-                    "serve a certificate from a public CA for the MX name too, for MTA-STS senders (role tls)",
+                    f"{where}: {got.verify_error} (informational on port 25, where DANE"
+                    " authenticates)",
+                    "serve a certificate from a public CA for the MX name too, for MTA-STS"
+                    " senders (role tls)",
                     mandatory=False,
                 )
             )
