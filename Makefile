@@ -73,6 +73,7 @@ lint: $(STAMP) ## ruff, mypy, yamllint, ansible-lint (profile production)
 
 unit: $(STAMP) ## pytest; no test collected is a failure
 	@bash tests/setup-browser.sh
+	@bash tests/setup-nss.sh
 	@mkdir -p $(REPORTS)
 	pytest --junitxml=$(REPORTS)/pytest.xml
 

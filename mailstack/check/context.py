@@ -26,6 +26,10 @@ class Options:
     cafile: str | None = None
     relay_test: bool = False
     timeout: float = 5.0
+    # Addresses whose S/MIME certificate is checked (--smime), and certificates (PEM files)
+    # that their SMIMEA records must match (--smime-cert).
+    smime: tuple[str, ...] = ()
+    smime_certs: tuple[str, ...] = ()
 
 
 class _Memo:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailstack.check.audit import bimi, dane, dkim, dmarc, dnssec, drift, mtasts, mx, relay, spf
+from mailstack.check.audit import (
+    bimi,
+    dane,
+    dkim,
+    dmarc,
+    dnssec,
+    drift,
+    mtasts,
+    mx,
+    relay,
+    smime,
+    spf,
+)
 from mailstack.check.context import Context
 from mailstack.check.report import Finding
 
@@ -25,4 +37,5 @@ AUDITS: tuple[tuple[str, Audit], ...] = (
     ("CAA", bimi.audit_caa),
     ("Relay", relay.audit),
     ("Drift", drift.audit),
+    ("S/MIME", smime.audit),
 )
