@@ -75,8 +75,8 @@ def main(loop: float) -> None:
             print(
                 f"  {count:>5} mailboxes {key:<10} issue {c['issue_s']:7.2f} s"
                 f" ({1000 * c['issue_s'] / count:6.1f} ms each), export {c['export_s']:7.2f} s"
-                f" ({c['p12']} .p12), whole process {run.seconds:7.2f} s,"
-                f" peak {run.peak_mb:5.0f} MB  {tag}"
+                f" ({c['p12']} .p12), whole process {run.seconds:7.2f} s"
+                f" (CPU {run.cpu:7.2f} s), peak {run.peak_mb:5.0f} MB  {tag}"
             )
         inventory = tmp / "ecdsa-p256-inv"
         bare = tmp / "bare-inv"
@@ -86,9 +86,10 @@ def main(loop: float) -> None:
             runs = [child("program", str(path)) for _ in range(RUNS)]
             seconds = statistics.median(r.seconds for r in runs)
             peak = statistics.median(r.peak_mb for r in runs)
+            cpu = statistics.median(r.cpu for r in runs)
             resources = sum(runs[0].counts.values())
             print(
-                f"  {label:<18} median {seconds:6.2f} s, peak {peak:5.0f} MB,"
+                f"  {label:<18} median {seconds:6.2f} s (CPU {cpu:6.2f} s), peak {peak:5.0f} MB,"
                 f" {resources} resources  {tag}"
             )
         times = []
