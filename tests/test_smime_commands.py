@@ -23,6 +23,7 @@ from mailstack.plan import build
 from mailstack.problems import DescriptionError
 from mailstack.smime import mailbox, pkcs12, profile, smimea
 from mailstack.smime.errors import SmimeError
+from mailstack.smime.serve import served
 from tests.conftest import MakeInventory
 from tests.smime_fixtures import smime_domain, smime_inventory, tree
 
@@ -425,3 +426,29 @@ def test_a_key_that_is_not_the_certificates_is_refused() -> None:
     with pytest.raises(SmimeError, match="the private key is not the certificate's key"):
         mailbox.check("bob@peer.test", cert, other, [ca], NOW)
     mailbox.check("bob@peer.test", cert, key, [ca], NOW)
+
+
+def test_the_pki_name_serves_the_ca_certificate_and_crl(inventory: Path) -> None:
+    assert run(inventory, "issue", "alice@example.test") == 0
+    loaded = load(inventory)
+    found = served(loaded.description, loaded.published)
+    assert [(s.host, s.name, s.path, s.content_type) for s in found] == [
+        (
+            "mx1.example.test",
+            "pki.example.test",
+            "/smime/example.test/ca.crt",
+            "application/pkix-cert",
+        ),
+        (
+            "mx1.example.test",
+            "pki.example.test",
+            "/smime/example.test/ca.crl",
+            "application/pkix-crl",
+        ),
+    ]
+    ca = x509.load_der_x509_certificate(found[0].source.read_bytes())
+    cert = x509.load_pem_x509_certificate(
+        (inventory / "published/smime/example.test/mailboxes/alice.pem").read_bytes()
+    )
+    cert.verify_directly_issued_by(ca)
+    x509.load_der_x509_crl(found[1].source.read_bytes())

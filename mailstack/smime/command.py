@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from mailstack import options
 from mailstack.smime.errors import SmimeError
@@ -23,6 +23,7 @@ USAGE = 2
 if TYPE_CHECKING:
     from mailstack.smime.actions import Smime
 
+T = TypeVar("T")
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -124,6 +125,19 @@ def _refused(args: argparse.Namespace, error: SmimeError) -> int:
     return 1
 
 
+def _step(args: argparse.Namespace, step: Callable[[Smime], T]) -> T | None:
+    """What `step` gives on the inventory; None once it said why it could not (an invalid
+    description, or a step refused)."""
+    session = _session(args)
+    if session is None:
+        return None
+    try:
+        return step(session)
+    except SmimeError as exc:
+        _refused(args, exc)
+        return None
+
+
 def _each(args: argparse.Namespace, renew: bool) -> int:
     session = _session(args)
     if session is None:
@@ -153,13 +167,9 @@ def cmd_renew(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    session = _session(args)
-    if session is None:
+    entry = _step(args, lambda s: s.revoke(args.address, args.reason))
+    if entry is None:
         return 1
-    try:
-        entry = session.revoke(args.address, args.reason)
-    except SmimeError as exc:
-        return _refused(args, exc)
     if args.json:
         print(json.dumps(asdict(entry), indent=2))
     elif entry.state == "revoked":
@@ -199,13 +209,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return USAGE
-    session = _session(args)
-    if session is None:
+    entry = _step(args, lambda s: s.import_p12(args.address, data, password))
+    if entry is None:
         return 1
-    try:
-        entry = session.import_p12(args.address, data, password)
-    except SmimeError as exc:
-        return _refused(args, exc)
     if args.json:
         print(json.dumps(asdict(entry), indent=2))
     else:
@@ -227,14 +233,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    session = _session(args)
-    if session is None:
-        return 1
     password = pkcs12.new_password()
-    try:
-        files = session.export(args.address, Path(args.out), password)
-    except SmimeError as exc:
-        return _refused(args, exc)
+    files = _step(args, lambda s: s.export(args.address, Path(args.out), password))
+    if files is None:
+        return 1
     if password_file is not None:
         write_secret(password_file, (password + "\n").encode())
     clients = tuple(args.client) if args.client else instructions.CLIENTS
@@ -265,13 +267,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    session = _session(args)
-    if session is None:
+    entries = _step(args, lambda s: s.entries(args.domain))
+    if entries is None:
         return 1
-    try:
-        entries = session.entries(args.domain)
-    except SmimeError as exc:
-        return _refused(args, exc)
     if args.json:
         print(json.dumps([asdict(e) for e in entries], indent=2))
         return 0
@@ -281,12 +279,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_crl(args: argparse.Namespace) -> int:
-    session = _session(args)
-    if session is None:
+    number = _step(args, lambda s: s.sign_crl(args.domain))
+    if number is None:
         return 1
-    try:
-        number = session.sign_crl(args.domain)
-    except SmimeError as exc:
-        return _refused(args, exc)
     print(f"{args.domain}: CRL number {number} signed; serve it (docs/smime.md)")
     return 0

@@ -38,19 +38,10 @@ def served(description: Description, published: PublishedKeys) -> list[Served]:
         urls = Urls.at(smime.pki_name, domain.name)
         prefix = f"http://{smime.pki_name}"
         out += [
-            Served(
-                host,
-                smime.pki_name,
-                urls.ca.removeprefix(prefix),
-                published.smime_ca_der(domain.name),
-                "application/pkix-cert",
-            ),
-            Served(
-                host,
-                smime.pki_name,
-                urls.crl.removeprefix(prefix),
-                published.smime_crl(domain.name),
-                "application/pkix-crl",
-            ),
+            Served(host, smime.pki_name, url.removeprefix(prefix), source, content_type)
+            for url, source, content_type in (
+                (urls.ca, published.smime_ca_der(domain.name), "application/pkix-cert"),
+                (urls.crl, published.smime_crl(domain.name), "application/pkix-crl"),
+            )
         ]
     return out

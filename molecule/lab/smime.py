@@ -163,9 +163,9 @@ def check_exchange(r: e2e.Result, inventory: str, work: Path) -> None:
     _, bob_key = pem(work / "bob", bob)
     subject = e2e.token("smime")
     message = sealed(work, subject, (alice_cert, alice_key), bob_cert)
-    e2e.run(e2e.CLIENT, "tee", "/root/smime_probe.py", stdin=(HERE / "smime_probe.py").read_text())
+    e2e.run(e2e.CLIENT, "tee", "/root/probe.py", stdin=(HERE / "probe.py").read_text())
     sent = json.loads(
-        e2e.run(e2e.CLIENT, "python3", "/root/smime_probe.py", "submit", e2e.EXAMPLE, "587",
+        e2e.run(e2e.CLIENT, "python3", "/root/probe.py", "submit-stdin", e2e.EXAMPLE, "587",
                 ALICE, BOB, stdin=message.read_text()).strip().splitlines()[-1]
     )  # fmt: skip
     e2e.expect(sent.get("ok") is True, f"submission on 587 failed: {sent}")
@@ -173,7 +173,7 @@ def check_exchange(r: e2e.Result, inventory: str, work: Path) -> None:
         f"alice signed, encrypted to bob's SMIMEA certificate, submitted on 587: {sent['reply']}"
     )
     got = json.loads(
-        e2e.run(e2e.CLIENT, "python3", "/root/smime_probe.py", "fetch", e2e.PEER, BOB, subject)
+        e2e.run(e2e.CLIENT, "python3", "/root/probe.py", "fetch", e2e.PEER, BOB, subject)
         .strip().splitlines()[-1]
     )  # fmt: skip
     e2e.expect(got.get("found") is True, f"bob never got {subject!r}")
