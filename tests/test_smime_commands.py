@@ -452,3 +452,17 @@ def test_the_pki_name_serves_the_ca_certificate_and_crl(inventory: Path) -> None
     )
     cert.verify_directly_issued_by(ca)
     x509.load_der_x509_crl(found[1].source.read_bytes())
+
+
+def test_issue_of_several_addresses_is_all_or_nothing(
+    inventory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = everything(inventory)
+    assert run(inventory, "issue", "alice@example.test", "carol@example.test") == 1
+    assert "carol@example.test is not a mailbox" in capsys.readouterr().err
+    assert run(inventory, "issue", "alice@example.test", "ALICE@example.test") == 1
+    assert "alice@example.test is listed twice" in capsys.readouterr().err
+    assert everything(inventory) == before
+    assert run(inventory, "issue", "alice@example.test", "bob@example.test", "--json") == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert len(smimea_names(inventory)) == 2

@@ -7,6 +7,7 @@ leaves the store and the inventory as they were.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,18 @@ def entry_of(certificate: x509.Certificate, address: str, source: str) -> Entry:
         not_before=certificate.not_valid_before_utc.isoformat(),
         not_after=certificate.not_valid_after_utc.isoformat(),
     )
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One domain's certificates to issue, checked: its store, index and CA (new or not)."""
+
+    domain: Domain
+    store: DomainStore
+    index: Index
+    issuer: profile.Issuer
+    new_ca: bool
+    addresses: list[str]
 
 
 @dataclass
@@ -122,50 +135,79 @@ class Smime:
     def issue(self, address: str, *, renew: bool = False) -> Entry:
         """A new key and certificate for the mailbox; `renew` replaces its current one (which
         stays valid until it expires, for the mail signed with it)."""
-        domain, address = self.mailbox(address)
-        settings = domain.smime
-        if settings is None or not settings.own_ca:
-            raise SmimeError(
-                f"{domain.name} takes certificates from an external CA: renew at that CA, then"
-                " bring the .p12 in with `mailstack smime import`"
-            )
+        return self.issue_all([address], renew=renew)[0]
+
+    def issue_all(self, addresses: Sequence[str], *, renew: bool = False) -> list[Entry]:
+        """`issue` for each address, all or nothing: every address is checked before anything
+        is made, and each domain's index is written once."""
+        groups: dict[str, tuple[Domain, list[str]]] = {}
+        for given in addresses:
+            domain, address = self.mailbox(given)
+            if domain.smime is None or not domain.smime.own_ca:
+                raise SmimeError(
+                    f"{domain.name} takes certificates from an external CA: renew at that CA,"
+                    " then bring the .p12 in with `mailstack smime import`"
+                )
+            listed = groups.setdefault(domain.name, (domain, []))[1]
+            if address in listed:
+                raise SmimeError(f"{address} is listed twice")
+            listed.append(address)
+        batches = [self._batch(domain, group, renew) for domain, group in groups.values()]
+        return [entry for batch in batches for entry in self._issue_batch(batch)]
+
+    def _batch(self, domain: Domain, addresses: list[str], renew: bool) -> _Batch:
+        """Everything an issue checks, for one domain's addresses: nothing made yet."""
         store = self.store(domain)
         index = store.index()
-        current = index.current(address)
-        if renew and current is None:
-            raise SmimeError(f"{address} has no certificate to renew: issue one")
-        if not renew and current is not None:
-            raise SmimeError(
-                f"{address} already has a certificate (serial {current.serial}, valid until"
-                f" {current.not_after[:10]}): renew or revoke it"
-            )
+        for address in addresses:
+            current = index.current(address)
+            if renew and current is None:
+                raise SmimeError(f"{address} has no certificate to renew: issue one")
+            if not renew and current is not None:
+                raise SmimeError(
+                    f"{address} already has a certificate (serial {current.serial}, valid"
+                    f" until {current.not_after[:10]}): renew or revoke it"
+                )
         issuer, new_ca = self._issuer(domain, store)
-        _, not_after = profile.validity(self.now, settings.validity)
+        days = domain.smime.validity if domain.smime else 0
+        _, not_after = profile.validity(self.now, days)
         if issuer.certificate.not_valid_after_utc < not_after:
             raise SmimeError(
                 f"the CA of {domain.name} expires on"
                 f" {issuer.certificate.not_valid_after_utc:%Y-%m-%d}, before a certificate"
                 f" issued now would ({not_after:%Y-%m-%d}): shorten smime.validity"
             )
-        key = profile.new_key(settings.key)
-        certificate = profile.mailbox_certificate(
-            issuer, key.public_key(), address, settings.validity, self.now
-        )
-        entry = entry_of(certificate, address, "mailstack")
-        if current is not None:
-            index.set_state(current.serial, "superseded", self.now.isoformat())
-        index.entries.append(entry)
-        crl = self._crl(domain, issuer, index) if new_ca else None
+        return _Batch(domain, store, index, issuer, new_ca, addresses)
+
+    def _issue_batch(self, batch: _Batch) -> list[Entry]:
+        settings = batch.domain.smime
+        if settings is None:
+            raise SmimeError(f"{batch.domain.name} has no smime section")
+        made = []
+        for address in batch.addresses:
+            key = profile.new_key(settings.key)
+            certificate = profile.mailbox_certificate(
+                batch.issuer, key.public_key(), address, settings.validity, self.now
+            )
+            entry = entry_of(certificate, address, "mailstack")
+            current = batch.index.current(address)
+            if current is not None:
+                batch.index.set_state(current.serial, "superseded", self.now.isoformat())
+            batch.index.entries.append(entry)
+            made.append((entry, key, certificate))
+        issuer, store, published = batch.issuer, batch.store, self.inventory.published
+        crl = self._crl(batch.domain, issuer, batch.index) if batch.new_ca else None
         # Everything is made: now written, secrets first.
-        if new_ca:
+        if batch.new_ca:
             store.save_ca(issuer.key, issuer.certificate)
-        store.save_issued(entry.serial, key, [certificate, issuer.certificate])
-        store.save_index(index)
-        published = self.inventory.published
+        for entry, key, certificate in made:
+            store.save_issued(entry.serial, key, [certificate, issuer.certificate])
+        store.save_index(batch.index)
         if crl is not None:
-            publish_ca(published, domain.name, issuer.certificate, crl)
-        publish_certificate(published, address, certificate)
-        return entry
+            publish_ca(published, batch.domain.name, issuer.certificate, crl)
+        for entry, _, certificate in made:
+            publish_certificate(published, entry.address, certificate)
+        return [entry for entry, _, _ in made]
 
     def revoke(self, address: str, reason: str = "unspecified") -> Entry:
         """Revoke the mailbox's current certificate: the CRL lists it (mailstack's CA) and

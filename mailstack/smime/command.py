@@ -139,23 +139,17 @@ def _step(args: argparse.Namespace, step: Callable[[Smime], T]) -> T | None:
 
 
 def _each(args: argparse.Namespace, renew: bool) -> int:
-    session = _session(args)
-    if session is None:
+    """Issue or renew for every address given: all of them, or none."""
+    done = _step(args, lambda s: s.issue_all(args.addresses, renew=renew))
+    if done is None:
         return 1
-    done, status = [], 0
-    for address in args.addresses:
-        try:
-            entry = session.issue(address, renew=renew)
-        except SmimeError as exc:
-            status = _refused(args, exc)
-            continue
-        done.append(asdict(entry))
-        if not args.json:
-            verb = "renewed" if renew else "issued"
-            print(f"{entry.address}: {verb}, serial {entry.serial}, valid until {entry.not_after}")
     if args.json:
-        print(json.dumps(done, indent=2))
-    return status
+        print(json.dumps([asdict(e) for e in done], indent=2))
+        return 0
+    verb = "renewed" if renew else "issued"
+    for entry in done:
+        print(f"{entry.address}: {verb}, serial {entry.serial}, valid until {entry.not_after}")
+    return 0
 
 
 def cmd_issue(args: argparse.Namespace) -> int:
