@@ -466,3 +466,12 @@ def test_issue_of_several_addresses_is_all_or_nothing(
     assert run(inventory, "issue", "alice@example.test", "bob@example.test", "--json") == 0
     assert len(json.loads(capsys.readouterr().out)) == 2
     assert len(smimea_names(inventory)) == 2
+
+
+def test_every_smime_command_needs_an_inventory(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MAILSTACK_INVENTORY", raising=False)
+    for args in (["list"], ["issue", "a@example.test"], ["crl", "example.test"]):
+        assert main(["smime", *args]) == 2
+        assert "no inventory" in capsys.readouterr().err
