@@ -20,6 +20,7 @@ from mailstack.check.audit import (
     mx,
     nameservers,
     relay,
+    smime,
     spf,
     tlsquality,
 )
@@ -46,4 +47,5 @@ AUDITS: tuple[tuple[str, Audit], ...] = (
     ("CAA", bimi.audit_caa),
     ("Relay", relay.audit),
     ("Drift", drift.audit),
+    ("S/MIME", smime.audit),
 )
