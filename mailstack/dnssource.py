@@ -87,9 +87,10 @@ class CacheSource:
             raise SourceError(f"{path}: cannot be read: {exc.strerror}") from exc
         except ValueError as exc:  # JSON and UTF-8 errors
             raise SourceError(f"{path}: is not JSON ({exc}): {fix}") from exc
-        if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
-            version = data.get("version") if isinstance(data, dict) else None
-            raise SourceError(f"{path}: unknown cache version {version!r}: {fix}")
+        if not isinstance(data, dict):
+            raise SourceError(f"{path}: is not an SPF cache (an object of version and answers)")
+        if data.get("version") != CACHE_VERSION:
+            raise SourceError(f"{path}: unknown cache version {data.get('version')!r}: {fix}")
         answers = data.get("answers", {})
         if not isinstance(answers, dict) or not all(_an_answer(v) for v in answers.values()):
             raise SourceError(
