@@ -124,16 +124,10 @@ def silent_resolver() -> Iterator[int]:
         sock.close()
 
 
-def test_refresh_with_no_answer_leaves_the_cache_byte_identical(
-    make_inventory: MakeInventory,
-) -> None:
-    inv = make_inventory([domain(spf={"senders": [{"include": "vendor.test", "who": "Vendor"}]})])
-    answers: dict[str, list[str] | None] = {f"n{i}.vendor.test A": ["192.0.2.1"] for i in range(21)}
-    answers["vendor.test TXT"] = ["v=spf1 ip4:192.0.2.0/24 -all"]
-    CacheSource(inv / "spf-cache.json", answers).save()
-    before = (inv / "spf-cache.json").read_bytes()
+def refresh_unanswered(inv: Path) -> subprocess.CompletedProcess[str]:
+    """`mailstack spf refresh` of `inv` through a resolver on loopback that never answers."""
     with silent_resolver() as port:
-        result = mailstack(
+        return mailstack(
             "spf",
             "refresh",
             "-i",
@@ -143,6 +137,17 @@ def test_refresh_with_no_answer_leaves_the_cache_byte_identical(
             "--resolver-port",
             str(port),
         )
+
+
+def test_refresh_with_no_answer_leaves_the_cache_byte_identical(
+    make_inventory: MakeInventory,
+) -> None:
+    inv = make_inventory([domain(spf={"senders": [{"include": "vendor.test", "who": "Vendor"}]})])
+    answers: dict[str, list[str] | None] = {f"n{i}.vendor.test A": ["192.0.2.1"] for i in range(21)}
+    answers["vendor.test TXT"] = ["v=spf1 ip4:192.0.2.0/24 -all"]
+    CacheSource(inv / "spf-cache.json", answers).save()
+    before = (inv / "spf-cache.json").read_bytes()
+    result = refresh_unanswered(inv)
     assert result.returncode == 1
     assert "error: the refresh failed" in result.stderr
     assert "is left as it was: vendor.test TXT: no answer from the resolver" in result.stderr
@@ -153,17 +158,7 @@ def test_refresh_with_no_answer_leaves_the_cache_byte_identical(
 def test_refresh_refuses_a_corrupt_cache_and_leaves_it(make_inventory: MakeInventory) -> None:
     inv = make_inventory([domain()])
     (inv / "spf-cache.json").write_text('{"version": 1, "answers": ')
-    with silent_resolver() as port:
-        result = mailstack(
-            "spf",
-            "refresh",
-            "-i",
-            str(inv),
-            "--resolver",
-            "127.0.0.1",
-            "--resolver-port",
-            str(port),
-        )
+    result = refresh_unanswered(inv)
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {inv / 'spf-cache.json'}: is not JSON")
     assert (inv / "spf-cache.json").read_text() == '{"version": 1, "answers": '

@@ -21,7 +21,11 @@ from mailstack.model import parse
 from mailstack.problems import DescriptionError
 from mailstack.reference import description_schema
 
-HASH = "{SHA512-CRYPT}$6$mailstacksalt$A/.L55IHOAr3HjJn3sSlMvSC737whB1YeYluBzMTPbbxfqUj2dScO.7yGP4PoRRW3/zfl6W3rHaA/3sCqN2nb."
+# `openssl passwd -6 -salt mailstacksalt secret`
+HASH = (
+    "{SHA512-CRYPT}$6$mailstacksalt$A/.L55IHOAr3HjJn3sSlMvSC737whB1YeYluBzMTPbbxfqUj2dScO"
+    ".7yGP4PoRRW3/zfl6W3rHaA/3sCqN2nb."
+)
 HOSTS: dict[str, dict[str, Any]] = {
     "mx1.example.test": {"mailstack_ipv4": "192.0.2.10", "mailstack_ipv6": "2001:db8::10"},
     "gw1.example.test": {"mailstack_ipv4": "192.0.2.20", "mailstack_ipv6": "2001:db8::20"},
