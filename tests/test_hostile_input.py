@@ -492,3 +492,11 @@ def test_no_mail_domain_is_an_error(make_inventory: MakeInventory) -> None:
         "error: mailstack_domains: is empty: a mail system with no domain (describe one, or a"
         " parked domain)\n"
     )
+
+
+@pytest.mark.parametrize("name", ["ns1.example.test\nevil IN A 192.0.2.66", "ns1 ; x", ""])
+def test_an_soa_refuses_a_name_that_would_change_the_zone_file(name: str) -> None:
+    from mailstack.zonefile import Soa  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="is not a name an SOA or NS record can hold"):
+        Soa(primary_ns=name, hostmaster="hostmaster.example.test", serial=1, nameservers=(name,))
