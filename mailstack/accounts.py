@@ -14,24 +14,38 @@ from mailstack.fields import NAME_LIMIT, Reader, first_time, is_address, is_loca
 from mailstack.problems import Problems
 
 # crypt(3)'s alphabet, and Argon2's (standard base64, no padding).
-_CRYPT = "[./0-9A-Za-z]+"
-_B64 = "[+/0-9A-Za-z]+"
-_ARGON2 = rf"v=19\$m=[0-9]{{1,10}},t=[0-9]{{1,10}},p=[0-9]{{1,3}}\${_B64}\${_B64}"
-_SHA_CRYPT = rf"(?:rounds=[0-9]{{1,9}}\$)?{_CRYPT}\${_CRYPT}"
-# What follows `{SCHEME}` in a hash of each scheme that mailstack accepts, matched whole: only
-# the scheme's own alphabet, so that no `:`, space or control character ever reaches the users
-# file, whose fields are separated by `:`.
+_CRYPT = "[./0-9A-Za-z]"
+_B64 = "[+/0-9A-Za-z]"
+# Argon2 (RFC 9106, as libargon2 encodes it): version 19, its parameters, a salt of 8 bytes or
+# more and a tag of 4 bytes or more, in base64 (Dovecot's default: 16 and 32 bytes).
+_ARGON2 = (
+    rf"v=19\$m=[1-9][0-9]{{0,9}},t=[1-9][0-9]{{0,9}},p=[1-9][0-9]{{0,2}}"
+    rf"\${_B64}{{11,86}}\${_B64}{{6,86}}"
+)
+
+
+def _sha_crypt(tag: str, digest: int) -> str:
+    """glibc's SHA-crypt: `$5$` or `$6$`, optional rounds, a salt of 16 characters at most,
+    and a digest of exactly `digest` characters."""
+    return rf"\${tag}\$(?:rounds=[1-9][0-9]{{3,8}}\$)?{_CRYPT}{{1,16}}\${_CRYPT}{{{digest}}}"
+
+
+# What follows `{SCHEME}` in a hash of each scheme that mailstack accepts, matched whole, with
+# the scheme's own alphabet and lengths: no password passes for a hash, and no `:`, space or
+# control character ever reaches the users file, whose fields are separated by `:`.
 HASH_FORMS = {
     "ARGON2ID": re.compile(rf"\$argon2id\${_ARGON2}"),
     "ARGON2I": re.compile(rf"\$argon2i\${_ARGON2}"),
-    "BLF-CRYPT": re.compile(rf"\$2[aby]\$[0-9]{{2}}\${_CRYPT}"),
-    "SHA512-CRYPT": re.compile(rf"\$6\${_SHA_CRYPT}"),
-    "SHA256-CRYPT": re.compile(rf"\$5\${_SHA_CRYPT}"),
+    # bcrypt: a cost of 04 to 31, then 22 characters of salt and 31 of digest.
+    "BLF-CRYPT": re.compile(rf"\$2[aby]\$(?:0[4-9]|[12][0-9]|3[01])\${_CRYPT}{{53}}"),
+    "SHA512-CRYPT": re.compile(_sha_crypt("6", 86)),
+    "SHA256-CRYPT": re.compile(_sha_crypt("5", 43)),
 }
 HASH_SCHEMES = tuple(HASH_FORMS)
 # Longer than any hash of these schemes (an Argon2 hash with large parameters is about 130).
 HASH_LIMIT = 256
 _HASH = re.compile(r"\{([A-Z0-9-]+)\}(.*)", re.DOTALL)
+_TEMPLATE = re.compile(r"\{\{|\{%")
 # Dovecot's sizes: a number and a unit (kibi-, mebi-, gibi-, tebibytes).
 _QUOTA = re.compile(r"[1-9][0-9]{0,5}[KMGT]")
 
@@ -123,6 +137,14 @@ def _local(r: Reader, seen: dict[str, str], problems: Problems) -> str | None:
 def _password(m: Reader, problems: Problems) -> str | None:
     """The mailbox's hash, "" for a vaulted password, None when neither is valid."""
     vaulted = m.raw("password")
+    if isinstance(vaulted, str) and _TEMPLATE.search(vaulted):
+        problems.error(
+            m.at("password"),
+            f"{vaulted[:60]!r} is a Jinja template, which mailstack does not resolve (Ansible"
+            " would, at deploy time only): put the vaulted value here itself, made with"
+            " `ansible-vault encrypt_string --name password`",
+        )
+        return None
     if vaulted is not None and not isinstance(vaulted, Vaulted):
         problems.error(
             m.at("password"),
@@ -156,8 +178,8 @@ def _hash_ok(value: str, path: str, problems: Problems) -> bool:
     if form.fullmatch(hashed) is None:
         problems.error(
             path,
-            f"is not a {scheme} hash as `doveadm pw -s {scheme}` prints it (only the scheme's"
-            " alphabet: letters, digits and . / $ , = +)",
+            f"is not a {scheme} hash as `doveadm pw -s {scheme}` prints it (the scheme's form,"
+            " lengths and alphabet: letters, digits and . / $ , = +)",
         )
         return False
     return True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,12 +13,17 @@ from typing import TextIO
 
 from mailstack import __version__, options, share
 from mailstack.check import command as check_command
-from mailstack.dnssource import CacheSource, DnsSource, RecordingSource, Source
-from mailstack.inventory import Inventory, load
+from mailstack.dnssource import CacheSource, DnsSource, RecordingSource, Source, SourceError
+from mailstack.fields import is_dns_name
+from mailstack.inventory import Inventory, NotAnInventory, load
 from mailstack.plan import Plan, build
 from mailstack.problems import DescriptionError, Problem, Problems
 from mailstack.reports import command as report_command
 from mailstack.smime import command as smime_command
+from mailstack.zonefile import MAX_SERIAL
+
+_DIGITS = re.compile(r"[0-9]{1,10}")
+_LOCAL_PART = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*")
 
 
 class Output:
@@ -35,17 +42,50 @@ class Output:
             self.problem(p)
 
 
+# The status of a command whose output was cut short by its reader (`| head`): 128 + SIGPIPE,
+# as a shell reports a Unix tool that the signal ended.
+BROKEN_PIPE = 141
+
+
+class UsageError(Exception):
+    """A command line that names something wrong: one line, exit 2."""
+
+
 def _inventory(args: argparse.Namespace) -> Inventory:
-    return load(Path(args.inventory))
+    """The inventory of `-i`; UsageError when it is no inventory, DescriptionError when its
+    description has errors."""
+    vault = getattr(args, "vault_password_file", None)
+    try:
+        return load(Path(args.inventory), Path(vault) if vault else None)
+    except NotAnInventory as exc:
+        raise UsageError("; ".join(f"{p.path}: {p.message}" for p in exc.problems.errors)) from None
+
+
+def _resolver(args: argparse.Namespace) -> DnsSource:
+    try:
+        return DnsSource(args.resolver, args.resolver_port)
+    except (SourceError, ValueError) as exc:
+        raise UsageError(f"--resolver {args.resolver}: {exc}") from None
+
+
+def _cache(inventory: Inventory) -> CacheSource | None:
+    """The inventory's SPF cache; None after saying why it cannot be read."""
+    try:
+        return CacheSource.load(inventory.spf_cache)
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
 
 
 def _source(
     args: argparse.Namespace, inventory: Inventory
-) -> tuple[Source, RecordingSource | None]:
-    cache = CacheSource.load(inventory.spf_cache)
+) -> tuple[Source, RecordingSource | None] | None:
+    cache = _cache(inventory)
+    if cache is None:
+        return None
     if getattr(args, "resolver", None) is None:
         return cache, None
-    recording = RecordingSource(DnsSource(args.resolver, args.resolver_port), cache)
+    recording = RecordingSource(_resolver(args), cache)
     return recording, recording
 
 
@@ -56,7 +96,10 @@ def _plan(args: argparse.Namespace, err: Output) -> tuple[Inventory, Plan] | Non
     except DescriptionError as exc:
         err.problems(exc.problems)
         return None
-    source, recording = _source(args, inventory)
+    sources = _source(args, inventory)
+    if sources is None:
+        return None
+    source, recording = sources
     plan = build(inventory, source)
     problems = Problems()
     problems.extend(inventory.problems)
@@ -272,23 +315,34 @@ def cmd_dkim_state(args: argparse.Namespace) -> int:
 
 
 def cmd_spf_refresh(args: argparse.Namespace) -> int:
-    from mailstack import spf  # noqa: PLC0415
-
+    """Ask every SPF question of the plan live; replace the cache only when every one was
+    answered, atomically; else leave it as it was and say what failed."""
     err = Output(sys.stderr)
     try:
         inventory = _inventory(args)
     except DescriptionError as exc:
         err.problems(exc.problems)
         return 1
+    old = _cache(inventory)
+    if old is None:
+        return 1
     cache = CacheSource(inventory.spf_cache)
-    old = CacheSource.load(inventory.spf_cache)
-    recording = RecordingSource(DnsSource(args.resolver, args.resolver_port), cache)
+    recording = RecordingSource(_resolver(args), cache)
     plan = build(inventory, recording)
-    for d in inventory.description.domains:
-        if d.spf is not None and d.spf.flatten:
-            spf.flatten(d.name, [s.term() for s in d.spf.senders], "-all", recording)
+    if recording.failures:
+        more = f" (and {len(recording.failures) - 1} more)" if len(recording.failures) > 1 else ""
+        print(
+            f"error: the refresh failed, {inventory.spf_cache} is left as it was:"
+            f" {recording.failures[0]}{more}",
+            file=sys.stderr,
+        )
+        return 1
     changed = [k for k in cache.answers if old.answers.get(k, "absent") != cache.answers[k]]
-    cache.save()
+    try:
+        cache.save()
+    except OSError as exc:
+        print(f"error: {inventory.spf_cache} cannot be written: {exc.strerror}", file=sys.stderr)
+        return 1
     err.problems(plan.problems)
     print(f"{inventory.spf_cache}: {len(cache.answers)} answers, {len(changed)} new or changed")
     for key in changed:
@@ -317,6 +371,34 @@ def _sub(
     return p
 
 
+def _server_name(text: str) -> str:
+    """A name server's host name (a final dot allowed), for `--nameserver`."""
+    name = text.lower().removesuffix(".")
+    if not is_dns_name(name, host=True):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name")
+    return name
+
+
+def _hostmaster(text: str) -> str:
+    """The SOA mailbox, `hostmaster@example.org` or `hostmaster.example.org`."""
+    local, at, domain = text.rpartition("@")
+    if at and not _LOCAL_PART.fullmatch(local):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a mail address or a domain name")
+    try:
+        return (local + at if at else "") + _server_name(domain)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a mail address or a domain name"
+        ) from None
+
+
+def _serial(text: str) -> int:
+    """An SOA serial: an integer from 0 to 2^32 - 1."""
+    if not _DIGITS.fullmatch(text) or int(text) > MAX_SERIAL:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a serial from 0 to {MAX_SERIAL}")
+    return int(text)
+
+
 def _add_dns_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     inv: argparse.ArgumentParser,
@@ -331,11 +413,16 @@ def _add_dns_commands(
     zone_file.add_argument(
         "--nameserver",
         action="append",
+        type=_server_name,
         metavar="NAME",
         help="add SOA and NS records naming this server (repeat for more), to serve the file",
     )
-    zone_file.add_argument("--hostmaster", help="SOA mailbox (default hostmaster.ZONE)")
-    zone_file.add_argument("--serial", type=int, default=1, help="SOA serial (default 1)")
+    zone_file.add_argument(
+        "--hostmaster", type=_hostmaster, help="SOA mailbox (default hostmaster.ZONE)"
+    )
+    zone_file.add_argument(
+        "--serial", type=_serial, default=1, help=f"SOA serial, 0 to {MAX_SERIAL} (default 1)"
+    )
     p = _sub(
         dns_cmds,
         "zone",
@@ -454,7 +541,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the process exit status."""
+    """Run the CLI; return the process exit status. Output cut short by its reader (a pipe
+    into `head`) ends the command quietly, as it ends a Unix tool."""
+    try:
+        status = _run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Nothing more reaches the reader; the interpreter's last flush must not fail either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return BROKEN_PIPE
+    return status
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -465,4 +566,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(missing, file=sys.stderr)
         return options.NO_INVENTORY
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except UsageError as exc:
+        print(f"{args.command_name}: error: {exc}", file=sys.stderr)
+        return 2

@@ -13,6 +13,8 @@ cannot tell. Sources:
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,8 @@ from mailstack.records import Record, zone_of
 
 Answer = tuple[str, ...] | None
 CACHE_VERSION = 1
+# The largest cache mailstack reads: far more than the answers of any real description.
+CACHE_LIMIT = 4 * 1024 * 1024
 
 
 class SourceError(Exception):
@@ -68,12 +72,31 @@ class CacheSource:
 
     @classmethod
     def load(cls, path: Path) -> CacheSource:
+        """The cache at `path` (empty when there is none); SourceError says why it cannot be
+        read: not a file, over CACHE_LIMIT, not JSON, not the cache's shape."""
         if not path.exists():
             return cls(path)
-        data = json.loads(path.read_text())
+        fix = "correct it, or delete it and run `mailstack spf refresh`"
+        try:
+            if not path.is_file():
+                raise SourceError(f"{path}: is not a file")
+            if path.stat().st_size > CACHE_LIMIT:
+                raise SourceError(f"{path}: is over {CACHE_LIMIT} bytes: {fix}")
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot be read: {exc.strerror}") from exc
+        except ValueError as exc:  # JSON and UTF-8 errors
+            raise SourceError(f"{path}: is not JSON ({exc}): {fix}") from exc
+        if not isinstance(data, dict):
+            raise SourceError(f"{path}: is not an SPF cache (an object of version and answers)")
         if data.get("version") != CACHE_VERSION:
-            raise SourceError(f"{path}: unknown cache version {data.get('version')!r}")
-        return cls(path, dict(data.get("answers", {})))
+            raise SourceError(f"{path}: unknown cache version {data.get('version')!r}: {fix}")
+        answers = data.get("answers", {})
+        if not isinstance(answers, dict) or not all(_an_answer(v) for v in answers.values()):
+            raise SourceError(
+                f"{path}: answers must map each question to a list of strings or null: {fix}"
+            )
+        return cls(path, dict(answers))
 
     @staticmethod
     def key(name: str, rdtype: str) -> str:
@@ -90,20 +113,46 @@ class CacheSource:
         return None if value is None else tuple(value)
 
     def save(self) -> None:
+        """Write the cache whole or not at all: a new file beside it, then renamed over it."""
         data = {"version": CACHE_VERSION, "answers": dict(sorted(self.answers.items()))}
-        self.path.write_text(json.dumps(data, indent=2) + "\n")
+        text = json.dumps(data, indent=2) + "\n"
+        mode = self.path.stat().st_mode & 0o777 if self.path.is_file() else 0o644
+        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            Path(temporary).chmod(mode)
+            Path(temporary).replace(self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def _an_answer(value: object) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(v, str) for v in value))
 
 
 @dataclass
 class RecordingSource:
-    """Live answers that also go into the cache; `changes` lists what differs from it."""
+    """Live answers that also go into the cache; `changes` lists what differs from it, and
+    `failures` the questions that got no answer. After the first failure, nothing more is
+    asked: the refresh has failed, and each question would wait for the resolver again."""
 
     upstream: Source
     cache: CacheSource
     changes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
 
     def query(self, name: str, rdtype: str) -> Answer:
-        answer = self.upstream.query(name, rdtype)
+        if self.failures:
+            raise SourceError(f"{name} {rdtype}: not asked, after {self.failures[0]}")
+        try:
+            answer = self.upstream.query(name, rdtype)
+        except SourceError as exc:
+            self.failures.append(str(exc))
+            raise
         key = CacheSource.key(name, rdtype)
         new = None if answer is None else list(answer)
         if key in self.cache.answers and self.cache.answers[key] != new:

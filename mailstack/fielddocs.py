@@ -43,7 +43,8 @@ DOCS = {
     _D + "mx": "The domain's MX hosts, primary and backups; required unless the domain is"
     " parked. A host in one of the described zones must be in group `mail` or `pmg`; a host"
     " elsewhere (a provider's backup MX) is allowed.",
-    _D + "mx[].host": "The MX host's name; listed once per domain.",
+    _D + "mx[].host": "The MX host's name, never an address; listed once per domain. A host"
+    " outside the inventory whose name looks like ours (a typo away) is a warning.",
     _D + "mx[].priority": "Its MX preference: the lowest is tried first.",
     _D + "spf": "The domain's SPF record.",
     _D + "spf.senders": "Who may send as the domain: each sender has exactly one mechanism,"
@@ -130,11 +131,13 @@ DOCS = {
     _D + "mailboxes[].name": "The local part: lower case; a name is a mailbox or an alias of the"
     " domain, once.",
     _D + "mailboxes[].password": "The password encrypted with `ansible-vault encrypt_string`"
-    " (`!vault`), which the `dovecot` role hashes at deploy time; a password in clear is"
-    " refused. Give it or `password_hash`.",
+    " (`!vault`), which the `dovecot` role hashes at deploy time; a password in clear, or a"
+    " Jinja template such as `{{ vault_x }}` (mailstack resolves none), is refused. Give it or"
+    " `password_hash`.",
     _D + "mailboxes[].password_hash": "The password's hash as `doveadm pw -s SHA512-CRYPT`"
     " prints it (`{SCHEME}hash`; ARGON2ID, ARGON2I, BLF-CRYPT, SHA512-CRYPT or"
-    " SHA256-CRYPT), in the form of its scheme and with only the scheme's alphabet: letters,"
+    " SHA256-CRYPT), in the form and lengths of its scheme and with only the scheme's"
+    " alphabet: letters,"
     " digits and `. / $ , = +` (never a `:`, which separates the fields of Dovecot's users"
     " file). Give it or `password`.",
     _D + "mailboxes[].quota": "The mailbox's size limit, such as `500M` or `2G`. Unset: the"

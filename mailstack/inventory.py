@@ -4,11 +4,18 @@ The description is `mailstack_domains` (in `group_vars/all/`) and, for every hos
 `mail` group and of the `pmg` group (Proxmox Mail Gateways, the MX edge in front of the mail
 hosts), `mailstack_ipv4` and `mailstack_ipv6`. Ansible's own inventory code reads the
 files, so what mailstack plans is what the playbooks see.
+
+An inventory is data, never a program: mailstack reads the YAML inventory files at the top of
+the directory (`hosts.yml`) with Ansible's `yaml` inventory plugin alone, so that no inventory
+script or other plugin runs, and the `group_vars`/`host_vars` beside them. A vars file
+encrypted with ansible-vault is opened with the password given the usual ways:
+`--vault-password-file`, `ANSIBLE_VAULT_PASSWORD_FILE` (or ansible.cfg's
+`vault_password_file`), or the inventory's own `vault-password` file, which is read as text
+and never run.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +28,24 @@ from mailstack.problems import DescriptionError, Problems
 
 MAIL_GROUP = "mail"
 GATEWAY_GROUP = "pmg"
-# What mailstack keeps in an inventory directory that is not Ansible inventory: Ansible must
-# not try to parse it (ansible/ansible.cfg says the same for ansible-playbook).
-NOT_INVENTORY = r"^published$,^spf-cache\.json$"
 HOST_VARS = ("mailstack_ipv4", "mailstack_ipv6")
+# The inventory files mailstack reads, at the top of the directory.
+INVENTORY_SUFFIXES = (".yml", ".yaml")
+# The inventory's own vault password file (the lab's test-only key is one).
+VAULT_FILE = "vault-password"
+VAULT_HOW = (
+    "give its password with --vault-password-file, ANSIBLE_VAULT_PASSWORD_FILE, or a"
+    f" {VAULT_FILE} file in the inventory"
+)
+
+
+class NotAnInventory(DescriptionError):
+    """The path given is no inventory directory: the command line is wrong (exit 2)."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        problems = Problems()
+        problems.error(str(path), why)
+        super().__init__(problems)
 
 
 @dataclass(frozen=True)
@@ -60,16 +81,75 @@ def plain(value: Any) -> Any:
     return value
 
 
-def read_vars(path: Path) -> tuple[Any, dict[str, dict[str, Any]], set[str]]:
+def inventory_files(path: Path) -> list[Path]:
+    """The YAML inventory files at the top of the directory `path`; NotAnInventory when it is
+    no directory or holds none."""
+    if not path.is_dir():
+        raise NotAnInventory(path, "is not an inventory directory")
+    try:
+        files = sorted(
+            p
+            for p in path.iterdir()
+            if p.suffix in INVENTORY_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        )
+    except OSError as exc:
+        raise NotAnInventory(path, f"cannot be read: {exc.strerror}") from exc
+    if not files:
+        raise NotAnInventory(
+            path,
+            "is not an inventory directory: no YAML inventory file (hosts.yml) at its top"
+            " (mailstack reads YAML inventories only, and runs no inventory script)",
+        )
+    return files
+
+
+def read_vars(
+    path: Path, vault_password_file: Path | None = None
+) -> tuple[Any, dict[str, dict[str, Any]], set[str]]:
     """`mailstack_domains`, each host's description variables (mail hosts and gateways), and
-    the names of the gateways."""
-    os.environ.setdefault("ANSIBLE_INVENTORY_IGNORE_REGEX", NOT_INVENTORY)
+    the names of the gateways. DescriptionError names the file that cannot be read."""
+    files = inventory_files(path)
+    from ansible.errors import AnsibleError  # noqa: PLC0415 (slow import)
+
+    tried: list[str] = []
+    try:
+        return _read_vars(path, files, vault_password_file, tried)
+    except _NotYaml as exc:
+        problems = Problems()
+        problems.error(str(exc), "is not a YAML inventory (Ansible's warning above says why)")
+        raise DescriptionError(problems) from None
+    except AnsibleError as exc:
+        problems = Problems()
+        where, message = _ansible_problem(exc, tried)
+        problems.error(where or str(path), message)
+        raise DescriptionError(problems) from None
+
+
+def _read_vars(
+    path: Path, files: list[Path], vault_password_file: Path | None, tried: list[str]
+) -> tuple[Any, dict[str, dict[str, Any]], set[str]]:
     from ansible.inventory.manager import InventoryManager  # noqa: PLC0415 (slow import)
     from ansible.parsing.dataloader import DataLoader  # noqa: PLC0415
+    from ansible.plugins.loader import inventory_loader  # noqa: PLC0415
     from ansible.vars.manager import VariableManager  # noqa: PLC0415
 
+    class YamlInventory(InventoryManager):  # type: ignore[misc]
+        """Ansible's inventory with the `yaml` plugin alone: no script, no other plugin."""
+
+        def _fetch_inventory_plugins(self) -> list[Any]:
+            return [inventory_loader.get("yaml")]
+
+        def parse_source(self, source: str, cache: bool = False) -> bool:
+            parsed = bool(super().parse_source(source, cache=cache))
+            if not parsed:
+                raise _NotYaml(source)
+            return parsed
+
     loader = DataLoader()
-    inventory = InventoryManager(loader=loader, sources=[str(path)])
+    loader.set_vault_secrets(_vault_secrets(path, vault_password_file, loader, tried))
+    for file in files:
+        loader.load_from_file(str(file))  # a syntax error, with its file and line
+    inventory = YamlInventory(loader=loader, sources=[str(f) for f in files])
     variables = VariableManager(loader=loader, inventory=inventory)
     group = inventory.groups.get(MAIL_GROUP)
     hosts = sorted(group.get_hosts(), key=lambda h: h.name) if group else []
@@ -77,6 +157,76 @@ def read_vars(path: Path) -> tuple[Any, dict[str, dict[str, Any]], set[str]]:
     gateways = sorted(gateway_group.get_hosts(), key=lambda h: h.name) if gateway_group else []
     per_host = {h.name: variables.get_vars(host=h) for h in [*hosts, *gateways]}
     return description_vars(per_host, [h.name for h in hosts], [g.name for g in gateways])
+
+
+class _NotYaml(Exception):
+    """An inventory file that Ansible's yaml plugin could not read (its warning says why)."""
+
+
+def _vault_secrets(
+    path: Path, given: Path | None, loader: Any, tried: list[str]
+) -> list[tuple[str, Any]]:
+    """The vault passwords to try, from where they are given: the option, Ansible's setting
+    (ANSIBLE_VAULT_PASSWORD_FILE, ansible.cfg), the inventory's own file (read, never run).
+    `tried` gets the name of each."""
+    import ansible.constants  # noqa: PLC0415
+    from ansible.parsing.vault import VaultSecret, get_file_vault_secret  # noqa: PLC0415
+
+    secrets: list[tuple[str, Any]] = []
+    for file, name in (
+        (given, "--vault-password-file"),
+        (ansible.constants.DEFAULT_VAULT_PASSWORD_FILE, "ANSIBLE_VAULT_PASSWORD_FILE"),
+    ):
+        if file:
+            secret = get_file_vault_secret(filename=str(file), vault_id="default", loader=loader)
+            secret.load()
+            secrets.append(("default", secret))
+            tried.append(f"{name} {file}")
+    own = path / VAULT_FILE
+    if own.is_file():
+        secrets.append(("default", VaultSecret(own.read_bytes().strip())))
+        tried.append(str(own))
+    return secrets
+
+
+def _ansible_problem(exc: BaseException, tried: list[str]) -> tuple[str | None, str]:
+    """Where (file:line) and what an Ansible error says, from the first exception of its chain
+    that knows the file; a vault error says how to give the password. `tried` names where the
+    vault passwords came from."""
+    where = None
+    message = str(getattr(exc, "message", "") or exc).splitlines()[0]
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None:
+            break
+        file, line = _origin(getattr(cause, "obj", None))
+        if file is not None:
+            where = f"{file}:{line}" if line else file
+            message = str(getattr(cause, "message", "") or message).splitlines()[0]
+            break
+        cause = cause.__cause__ or cause.__context__
+    if "vault" in message.lower() and "decrypt" in message.lower():
+        if tried:
+            message = (
+                f"is encrypted with ansible-vault and the password given ({', '.join(tried)})"
+                " does not open it"
+            )
+        else:
+            message = f"is encrypted with ansible-vault and no password is given: {VAULT_HOW}"
+    return where, message
+
+
+def _origin(value: object) -> tuple[str | None, int | None]:
+    """The file and line a value of Ansible's came from (its Origin, or what it is tagged
+    with), when Ansible knows them."""
+    try:
+        from ansible._internal._datatag._tags import Origin  # noqa: PLC0415
+    except ImportError:  # another ansible-core: say less
+        return None, None
+    origin = value if isinstance(value, Origin) else Origin.get_tag(value)
+    if origin is None or not isinstance(origin.path, str):
+        return None, None
+    return origin.path, origin.line_num
 
 
 def description_vars(
@@ -112,11 +262,8 @@ def describe(
     return description, problems
 
 
-def load(path: Path) -> Inventory:
-    """The validated description of the inventory at `path`; DescriptionError lists errors."""
-    if not path.is_dir():
-        problems = Problems()
-        problems.error(str(path), "is not an inventory directory")
-        raise DescriptionError(problems)
-    description, problems = describe(str(path), *read_vars(path))
+def load(path: Path, vault_password_file: Path | None = None) -> Inventory:
+    """The validated description of the inventory at `path`; DescriptionError lists errors
+    (NotAnInventory when `path` is no inventory directory)."""
+    description, problems = describe(str(path), *read_vars(path, vault_password_file))
     return Inventory(path, description, problems)

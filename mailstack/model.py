@@ -27,6 +27,7 @@ from mailstack.fields import (
     is_labels,
 )
 from mailstack.problems import DescriptionError, Problems
+from mailstack.records import in_zone
 
 Policy = Literal["none", "quarantine", "reject"]
 POLICIES: tuple[Policy, ...] = ("none", "quarantine", "reject")
@@ -267,6 +268,11 @@ def read(
     parsed_domains: list[Domain] = []
     if not isinstance(domains, list):
         problems.error("mailstack_domains", "must be a list of mail domains")
+    elif not domains:
+        problems.error(
+            "mailstack_domains",
+            "is empty: a mail system with no domain (describe one, or a parked domain)",
+        )
     else:
         seen: dict[str, str] = {}
         for i, item in enumerate(domains):
@@ -359,12 +365,12 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
                 r.at("mx"), "is required (or set parked: true for a domain with no mail)"
             )
         if bimi is not None and (
-            dmarc.p == "none" or dmarc.effective_sp == "none" or (dmarc.pct or 100) < 100
+            dmarc.p == "none" or dmarc.effective_sp == "none" or _pct(dmarc) < 100
         ):
             problems.error(
                 r.at("bimi"),
                 "BIMI needs DMARC enforcement: dmarc.p and dmarc.sp must be quarantine or reject"
-                f" and pct 100 (now p={dmarc.p}, sp={dmarc.effective_sp}, pct={dmarc.pct or 100})",
+                f" and pct 100 (now p={dmarc.p}, sp={dmarc.effective_sp}, pct={_pct(dmarc)})",
             )
     return Domain(
         name=name,
@@ -388,6 +394,11 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
     )
 
 
+def _pct(dmarc: Dmarc) -> int:
+    """The share of mail the policy applies to: pct, 100 when not given."""
+    return 100 if dmarc.pct is None else dmarc.pct
+
+
 def _mx_list(r: Reader, problems: Problems) -> tuple[Mx, ...]:
     out: list[Mx] = []
     seen: dict[str, str] = {}
@@ -396,7 +407,13 @@ def _mx_list(r: Reader, problems: Problems) -> tuple[Mx, ...]:
         host = m.name("host", required=True, host=True)
         priority = m.integer("priority", 10, low=0, high=65535)
         m.done()
-        if host is not None and first_time(host, m.at("host"), seen, problems):
+        if host is not None and host.rsplit(".", 1)[-1].isdigit():
+            problems.error(
+                m.at("host"),
+                f"{host} is an address, not a host name: an MX names a host (give its name,"
+                " and its address in the inventory)",
+            )
+        elif host is not None and first_time(host, m.at("host"), seen, problems):
             out.append(Mx(host, priority))
     return tuple(sorted(out, key=lambda m: (m.priority, m.host)))
 
@@ -711,6 +728,7 @@ def _cross_checks(description: Description, problems: Problems) -> None:
             if target is not None and target not in names:
                 problems.error(f"{domain.path}.{key}", f"{target} is not a host of the mail group")
         _gateway_checks(description, domain, names, problems)
+        _outside_mx(description, domain, problems)
         if domain.mta_sts is not None and domain.mx:
             for i, mx in enumerate(domain.mx):
                 if not any(sts_match(p, mx.host) for p in domain.sts_patterns):
@@ -718,6 +736,63 @@ def _cross_checks(description: Description, problems: Problems) -> None:
                         f"{domain.path}.mta_sts.mx",
                         f"no pattern covers the MX {mx.host} (mx[{i}]): senders would refuse it",
                     )
+
+
+def _outside_mx(description: Description, domain: Domain, problems: Problems) -> None:
+    """Warn of an MX outside the inventory whose name looks like ours: the same registrable
+    name, or one a typo away (`mx2.exmaple.org` for example.org), since a misspelled backup MX
+    silently hands the domain's mail to whoever holds that name."""
+    ours = {_registrable(n) for d in description.domains for n in (d.name, d.zone)}
+    zones = description.zones
+    for i, mx in enumerate(domain.mx):
+        if description.host(mx.host) is not None or any(in_zone(mx.host, z) for z in zones):
+            continue
+        theirs = _registrable(mx.host)
+        alike = [o for o in sorted(ours) if o == theirs or _typo_away(o, theirs)]
+        if not alike:
+            continue
+        how = "shares the name" if alike[0] == theirs else "is a typo away from"
+        problems.warning(
+            f"{domain.path}.mx[{i}].host",
+            f"{mx.host} {how} {alike[0]} of our domains but is not a host of the inventory:"
+            f" {domain.name}'s mail would go to whoever runs it. Correct the name, or add the"
+            " host to the mail or pmg group if it is ours",
+        )
+
+
+def _registrable(name: str) -> str:
+    """The registrable-looking part of a name: its last two labels, or three under a
+    two-letter country code whose second-level label is short (`example.co.uk`)."""
+    labels = name.split(".")
+    short = len(labels) > 2 and len(labels[-1]) == 2 and len(labels[-2]) <= 3
+    return ".".join(labels[-3:] if short else labels[-2:])
+
+
+def _typo_away(a: str, b: str) -> bool:
+    """Whether `b` is `a` with one or two typos (one for a short name): letters changed,
+    added, dropped or swapped."""
+    limit = 1 if min(len(a), len(b)) < 8 else 2
+    return 0 < _edits(a, b, limit) <= limit
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """The optimal-string-alignment distance of `a` and `b`, or `limit + 1` once it is
+    known to be over `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        previous, row = row, [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], before[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        before = previous
+    return row[-1]
 
 
 def _gateway_checks(

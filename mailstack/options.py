@@ -29,6 +29,13 @@ def add_inventory(p: argparse.ArgumentParser, *, needed: bool = True, help_: str
         help_ = help_ or f"the inventory directory (default: ${INVENTORY_ENV}; nothing else)"
         p.set_defaults(**{_NEEDS_INVENTORY: True})
     p.add_argument("-i", "--inventory", metavar="INVENTORY", help=help_)
+    if needed:
+        p.add_argument(
+            "--vault-password-file",
+            metavar="FILE",
+            help="the password of vars files encrypted with ansible-vault (default:"
+            " $ANSIBLE_VAULT_PASSWORD_FILE, else the inventory's vault-password file)",
+        )
 
 
 def inventory_missing(args: argparse.Namespace, command: str) -> str | None:

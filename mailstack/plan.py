@@ -9,16 +9,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mailstack import autoconfig as clients
 from mailstack import dmarc, mtasts, spf, txt
-from mailstack.dnssource import CacheSource, PlanSource, Source
+from mailstack.dnssource import CacheSource, PlanSource, Source, SourceError
+from mailstack.fields import DNS_NAME_LIMIT, is_labels
 from mailstack.inventory import Inventory
 from mailstack.keys import KeyError_, PublishedKeys, dkim_value, tlsa_311
 from mailstack.model import SERVICES, SPF_ALL, Description, Domain, Host
 from mailstack.problems import Problems
 from mailstack.records import Record, in_zone, zone_of
 from mailstack.smime import smimea
+
+# The largest published key file read: a PEM public key or certificate chain is far smaller.
+KEY_FILE_LIMIT = 256 * 1024
 
 
 @dataclass
@@ -36,9 +41,16 @@ class Plan:
 def build(inventory: Inventory, source: Source | None = None) -> Plan:
     """The plan of an inventory; SPF includes outside our zones resolve through `source`
     (by default the offline cache kept in the inventory)."""
+    broken = None
     if source is None:
-        source = CacheSource.load(inventory.spf_cache)
-    return plan(inventory.description, inventory.published, source)
+        try:
+            source = CacheSource.load(inventory.spf_cache)
+        except SourceError as exc:
+            broken, source = str(exc), CacheSource(inventory.spf_cache)
+    result = plan(inventory.description, inventory.published, source)
+    if broken is not None:
+        result.problems.error(str(inventory.spf_cache), broken)
+    return result
 
 
 def plan(description: Description, keys: PublishedKeys, source: Source) -> Plan:
@@ -68,6 +80,13 @@ class _Builder:
         zone = zone_of(name, self.zone_set)
         if zone is None:
             return
+        if not is_labels(name) or len(name) > DNS_NAME_LIMIT:
+            self.problems.error(
+                name[:80] + ("..." if len(name) > 80 else ""),
+                f"the {rtype} record's name is {len(name)} characters long: a DNS name is"
+                f" {DNS_NAME_LIMIT} at most (shorten the domain or the name it is built from)",
+            )
+            return
         self.result.records.append(Record(zone, name, rtype, rdata, ttl, f"{rtype}:{name}:{key}"))
 
     def add_txt(self, name: str, value: str, ttl: int, key: str) -> None:
@@ -78,6 +97,19 @@ class _Builder:
             self.add(name, "A", str(host.ipv4), ttl, "address")
         if host.ipv6 is not None:
             self.add(name, "AAAA", str(host.ipv6), ttl, "address")
+
+    def read_key(self, path: Path, at: str) -> bytes | None:
+        """A published key file's bytes; None after an error when it is no readable file or
+        larger than any key."""
+        try:
+            if not path.is_file():
+                raise OSError(0, "not a file")
+            if path.stat().st_size > KEY_FILE_LIMIT:
+                raise OSError(0, f"over {KEY_FILE_LIMIT} bytes: not a public key")
+            return path.read_bytes()
+        except OSError as exc:
+            self.problems.error(at, f"{path}: {exc.strerror}")
+            return None
 
     def ours(self, name: str) -> bool:
         return zone_of(name, self.zone_set) is not None
@@ -138,8 +170,11 @@ class _Builder:
                     at, f"no public key at {path} yet: the DKIM role writes it, then plan again"
                 )
                 continue
+            data = self.read_key(path, at)
+            if data is None:
+                continue
             try:
-                value, warning = dkim_value(path.read_bytes(), selector.algorithm)
+                value, warning = dkim_value(data, selector.algorithm)
             except (KeyError_, ValueError) as exc:
                 self.problems.error(at, f"{path}: {exc}")
                 continue
@@ -248,8 +283,11 @@ class _Builder:
             path = self.keys.tls(host.name, which)
             if not path.exists():
                 continue
+            data = self.read_key(path, at)
+            if data is None:
+                continue
             try:
-                digest = tlsa_311(path.read_bytes())
+                digest = tlsa_311(data)
             except (KeyError_, ValueError) as exc:
                 self.problems.error(at, f"{path}: {exc}")
                 continue

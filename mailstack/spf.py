@@ -1,38 +1,69 @@
 """SPF (RFC 7208): build, count, check and flatten records.
 
-`check` walks a record and every record it includes, counting the DNS lookups the receiver
-will make (include, a, mx, ptr, exists and redirect each cost one, recursively; ip4, ip6 and
-all cost none), the void lookups, loops and duplicate records, and reports the chain of
-includes with what each costs when the limit of 10 is passed.
+`check` evaluates a record as a receiver would for a sender that matches nothing, so that every
+term is reached: it counts the DNS lookups (include, a, mx, ptr, exists and redirect each cost
+one, through every include; ip4, ip6, all and exp cost none) and the void lookups, and stops
+where receivers stop, at the 11th lookup or the 3rd void one, with the chain that got there and
+what each include had cost. Each name is asked once (the answers are kept for the walk), so
+the work is bounded whatever the cache or the remote zones hold. On the way it checks each
+record's syntax: ip4/ip6 values, repeated modifiers, a space missing before `all`, unknown
+mechanisms, loops and includes with no or several SPF records.
 
 `flatten` replaces includes by the addresses they stand for, merged, in `_spfN`
-continuation records, to bring a record back under the limit.
+continuation records, to bring a record back under the limit; it follows at most
+`FLATTEN_INCLUDES` distinct includes.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mailstack.dnssource import Source, SourceError
+from mailstack.dnssource import Answer, Source, SourceError
 
 LOOKUP_LIMIT = 10
 VOID_LIMIT = 2
+# RFC 7208 section 4.6.4: an mx mechanism may name at most 10 hosts.
+MX_HOST_LIMIT = 10
 MAX_RECORD_BYTES = 450
 MAX_STRING = 255
+# The syntax problems reported for one record; more are summed up in one line.
+SYNTAX_REPORTED = 5
+# The distinct includes `flatten` follows below one of ours.
+FLATTEN_INCLUDES = 50
 _COUNTED = ("include", "a", "mx", "ptr", "exists")
+_MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 _QUALIFIERS = "+-~?"
+# A term whose end is a qualified `all` with no space before it: `include:x.example-all`.
+_GLUED_ALL = re.compile(r"(?P<head>.+?)(?P<all>[-~?+]all)", re.IGNORECASE)
+_MODIFIER = re.compile(r"[a-z][a-z0-9_.-]*=.*", re.IGNORECASE | re.DOTALL)
+_CIDR = re.compile(r"0|[1-9][0-9]{0,2}")
+SENDER_ID = re.compile(r"spf2\.0/.*", re.IGNORECASE | re.DOTALL)
+FIX_SYNTAX = (
+    "correct the record named (yours), or ask the owner of an included one to (or drop the"
+    " include): receivers answer permerror and SPF fails for all your mail"
+)
+FIX_LOOKUPS = (
+    "remove includes of services that no longer send for you, replace a/mx by ip4/ip6, or"
+    " flatten the record (flatten: true in the description)"
+)
+FIX_SENDER_ID = "remove it: Sender ID (RFC 4406) is historic and no receiver uses it"
 
 
 @dataclass
 class Node:
-    """One SPF record in the include tree: its own lookups and those it includes."""
+    """One SPF record in the include tree: its own lookups and those it includes. `partial`
+    marks the records the walk was inside of when it stopped at a limit, `stop` the include
+    where it stopped, not looked up."""
 
     name: str
     via: str
     own: int = 0
     children: list[Node] = field(default_factory=list)
+    partial: bool = False
+    stop: bool = False
 
     @property
     def total(self) -> int:
@@ -45,10 +76,12 @@ class Node:
 
     def lines(self, depth: int = 0) -> list[str]:
         pad = "  " * depth
+        counted = "at least " if self.partial else ""
         if self.via == "record":
             text = f"{self.name}: {self.total} lookup(s), {self.own} in the record itself"
         else:
-            text = f"{pad}{self.via}:{self.name} costs {self.cost} lookup(s)"
+            text = f"{pad}{self.via}:{self.name} costs {counted}{self.cost} lookup(s)"
+            text += ": the one over the limit, where receivers stop" if self.stop else ""
         return [text] + [line for c in self.children for line in c.lines(depth + 1)]
 
 
@@ -58,10 +91,24 @@ class Result:
     voids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # How to fix a problem, by its message, when the message has its own advice.
+    fixes: dict[str, str] = field(default_factory=dict)
+    # The distinct DNS questions the walk asked its source.
+    queries: int = 0
 
     @property
     def lookups(self) -> int:
         return self.tree.total
+
+    def error(self, message: str, fix: str | None = None) -> None:
+        self.errors.append(message)
+        if fix is not None:
+            self.fixes[message] = fix
+
+    def warning(self, message: str, fix: str | None = None) -> None:
+        self.warnings.append(message)
+        if fix is not None:
+            self.fixes[message] = fix
 
 
 def split_terms(record: str) -> list[str]:
@@ -90,27 +137,101 @@ def spf_records(answer: Sequence[str] | None) -> list[str]:
     return [t for t in (answer or ()) if t.lower() == "v=spf1" or t.lower().startswith("v=spf1 ")]
 
 
+def sender_id(answer: Iterable[str] | None) -> list[str]:
+    """A sentence for each old Sender ID record (`spf2.0/...`) among a name's TXT records."""
+    return [
+        f"an old Sender ID record is published: {text[:80]!r}"
+        for text in answer or ()
+        if SENDER_ID.fullmatch(text)
+    ]
+
+
+def syntax(terms: Sequence[str]) -> list[tuple[str, str]]:
+    """The syntax problems of one record's terms, as (severity, sentence); severity is
+    "error" for what makes receivers answer permerror."""
+    found: list[tuple[str, str]] = []
+    counts = {"all": 0, "redirect": 0, "exp": 0}
+    after_all: list[str] = []
+    for term in terms:
+        problem = _term_problem(term)
+        if problem is not None:
+            found.append(("error", problem))
+            continue
+        _, name, _ = mechanism(term)
+        if counts["all"] and name not in ("redirect", "exp") and "=" not in term:
+            after_all.append(term)
+        if name in counts:
+            counts[name] += 1
+    for name in ("redirect", "exp"):
+        if counts[name] > 1:
+            found.append(
+                ("error", f"the {name}= modifier appears {counts[name]} times: once at most")
+            )
+    if counts["all"] > 1:
+        found.append(("warning", f"all appears {counts['all']} times: only the first counts"))
+    if after_all:
+        found.append(("warning", f"terms after all are never evaluated: {' '.join(after_all)}"))
+    if counts["all"] and counts["redirect"]:
+        found.append(("warning", "redirect= is ignored: the record has an all mechanism"))
+    return found
+
+
+def _term_problem(term: str) -> str | None:
+    glued = _GLUED_ALL.fullmatch(term)
+    if glued is not None:
+        return (
+            f"{term!r}: a space is missing before {glued['all']} (receivers read"
+            f" {glued['head']!r} and {glued['all']} as one term)"
+        )
+    _, name, arg = mechanism(term)
+    if name in ("redirect", "exp", "include", "exists") and not arg:
+        return f"{term!r}: {name} needs a domain"
+    if name in ("ip4", "ip6"):
+        return _address_problem(term, 4 if name == "ip4" else 6, arg)
+    if name in _MECHANISMS or name in ("redirect", "exp"):
+        return None
+    if _MODIFIER.fullmatch(term):
+        return None  # an unknown modifier: receivers ignore it
+    return f"unknown mechanism {term!r}"
+
+
+def _address_problem(term: str, version: int, arg: str) -> str | None:
+    address, slash, cidr = arg.partition("/")
+    longest = 32 if version == 4 else 128
+    try:
+        parsed = ipaddress.ip_address(address) if "%" not in address else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.version != version:
+        return f"{term!r}: {address!r} is not an IPv{version} address"
+    if slash and (_CIDR.fullmatch(cidr) is None or int(cidr) > longest):
+        return f"{term!r}: /{cidr} is not a prefix length of 0 to {longest}"
+    return None
+
+
+class _Stop(Exception):
+    """A limit of RFC 7208 is reached: receivers stop here, and so does the walk."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
 def check(domain: str, record: str, source: Source) -> Result:
     """Check our own `record` for `domain`, following includes through `source`."""
     root = Node(domain, "record")
     result = Result(root)
     if len(record.encode()) > MAX_RECORD_BYTES:
-        result.errors.append(
+        result.error(
             f"the record is {len(record.encode())} bytes; keep it under {MAX_RECORD_BYTES}"
             " so that answers fit a UDP packet (flatten: true splits it)"
         )
-    _Walker(source, result).walk(domain, record, root, (domain,))
-    if root.total > LOOKUP_LIMIT:
-        result.errors.append(
-            f"{root.total} DNS lookups, over the limit of {LOOKUP_LIMIT} (receivers answer"
-            " permerror and SPF fails for all your mail). The includes and what each costs:\n"
-            + "\n".join("    " + line for line in root.lines())
-        )
-    if len(result.voids) > VOID_LIMIT:
-        result.errors.append(
-            f"{len(result.voids)} void lookups, over the limit of {VOID_LIMIT}: "
-            + ", ".join(result.voids)
-        )
+    walker = _Walker(source, result)
+    try:
+        walker.walk(domain, record, root, (domain,))
+    except _Stop as stop:
+        result.error(str(stop), stop.fix)
+    result.queries = len(walker.answers)
     return result
 
 
@@ -118,53 +239,128 @@ def check(domain: str, record: str, source: Source) -> Result:
 class _Walker:
     source: Source
     result: Result
+    # Every answer (or failure) had, by question: each name is asked once.
+    answers: dict[tuple[str, str], Answer | SourceError] = field(default_factory=dict)
+    # The records the walk is inside of, from ours down.
+    path: list[Node] = field(default_factory=list)
+
+    def ask(self, name: str, rdtype: str) -> Answer:
+        key = (name.lower(), rdtype)
+        if key not in self.answers:
+            try:
+                self.answers[key] = self.source.query(name, rdtype)
+            except SourceError as exc:
+                self.answers[key] = exc
+        answer = self.answers[key]
+        if isinstance(answer, SourceError):
+            raise answer
+        return answer
 
     def walk(self, name: str, record: str, node: Node, chain: tuple[str, ...]) -> None:
-        result = self.result
-        for term in split_terms(record):
+        self.path.append(node)
+        terms = split_terms(record)
+        self.report_syntax(chain, terms)
+        redirect = None
+        has_all = False
+        for term in terms:
             _, mech, arg = mechanism(term)
-            if mech in ("ip4", "ip6", "all", "exp"):
-                continue
-            if mech not in (*_COUNTED, "redirect"):
-                if "=" not in term:
-                    result.errors.append(f"{' -> '.join(chain)}: unknown mechanism {term!r}")
-                continue
-            node.own += 1
-            target = (arg.split("/")[0] if mech in ("a", "mx") else arg) or name
-            if mech == "ptr":
-                result.warnings.append(f"{' -> '.join(chain)}: ptr is slow and deprecated")
-            elif "%" in target:
-                continue  # a macro: known only when mail arrives
-            elif mech in ("include", "redirect"):
-                self.follow(mech, target, node, chain)
-            elif mech == "a":
-                if self.void(target, "A") and self.void(target, "AAAA"):
-                    result.voids.append(f"a:{target}")
-            elif mech == "mx":
-                if self.void(target, "MX"):
-                    result.voids.append(f"mx:{target}")
-            elif mech == "exists" and self.void(target, "A"):
-                result.voids.append(f"exists:{target}")
+            has_all = has_all or mech == "all"
+            if mech == "redirect":
+                redirect = redirect or arg
+            elif mech in _COUNTED and _term_problem(term) is None:
+                self.term(mech, arg, name, node, chain)
+        if redirect is not None and not has_all:
+            self.term("redirect", redirect, name, node, chain)
+        self.path.pop()
+
+    def report_syntax(self, chain: tuple[str, ...], terms: Sequence[str]) -> None:
+        where = " -> ".join(chain)
+        found = syntax(terms)
+        for severity, sentence in found[:SYNTAX_REPORTED]:
+            if severity == "error":
+                self.result.error(f"{where}: {sentence}", FIX_SYNTAX)
+            else:
+                self.result.warning(f"{where}: {sentence}", FIX_SYNTAX)
+        if len(found) > SYNTAX_REPORTED:
+            self.result.error(
+                f"{where}: {len(found) - SYNTAX_REPORTED} more syntax problem(s)", FIX_SYNTAX
+            )
+
+    def term(self, mech: str, arg: str, name: str, node: Node, chain: tuple[str, ...]) -> None:
+        """One term that costs a DNS lookup: count it, stop past the limit, else look."""
+        node.own += 1
+        target = (arg.split("/", maxsplit=1)[0] if mech in ("a", "mx") else arg) or name
+        if self.result.tree.total > LOOKUP_LIMIT:
+            if mech in ("include", "redirect"):
+                node.children.append(Node(target, mech, stop=True))
+            for inside in self.path:
+                inside.partial = True
+            raise _Stop(
+                f"{self.result.tree.total} DNS lookups, over the limit of {LOOKUP_LIMIT}:"
+                f" receivers stop at {mech}:{target} (in {' -> '.join(chain)}) and answer"
+                " permerror, and SPF fails for all your mail. The lookups counted up to there,"
+                " include by include:\n" + "\n".join("    " + s for s in self.result.tree.lines()),
+                FIX_LOOKUPS,
+            )
+        where = " -> ".join(chain)
+        if mech == "ptr":
+            self.result.warning(
+                f"{where}: ptr is slow and deprecated", "remove ptr; list addresses"
+            )
+        elif "%" in target:
+            return  # a macro: known only when mail arrives
+        elif mech in ("include", "redirect"):
+            self.follow(mech, target, node, chain)
+        elif mech == "a":
+            if self.void(target, "A") and self.void(target, "AAAA"):
+                self.add_void(f"a:{target}")
+        elif mech == "mx":
+            self.mx(target, where)
+        elif mech == "exists" and self.void(target, "A"):
+            self.add_void(f"exists:{target}")
+
+    def mx(self, target: str, where: str) -> None:
+        try:
+            answer = self.ask(target, "MX")
+        except SourceError:
+            return
+        if answer is None:
+            self.add_void(f"mx:{target}")
+        elif len(answer) > MX_HOST_LIMIT:
+            self.result.error(
+                f"{where}: mx:{target} names {len(answer)} hosts; receivers look up at most"
+                f" {MX_HOST_LIMIT} and answer permerror",
+                "list the senders' addresses with ip4/ip6 instead of mx",
+            )
+
+    def add_void(self, what: str) -> None:
+        voids = self.result.voids
+        voids.append(what)
+        if len(voids) > VOID_LIMIT:
+            raise _Stop(
+                f"{len(voids)} void lookups, over the limit of {VOID_LIMIT}: {', '.join(voids)};"
+                " receivers stop at the third and answer permerror",
+                "remove the mechanisms and includes of names that do not exist",
+            )
 
     def follow(self, mech: str, target: str, node: Node, chain: tuple[str, ...]) -> None:
-        result = self.result
         path = " -> ".join((*chain, target))
         if target in chain:
-            result.errors.append(f"include loop: {path}")
+            self.result.error(f"include loop: {path}")
             return
         try:
-            answer = self.source.query(target, "TXT")
+            answer = self.ask(target, "TXT")
         except SourceError as exc:
-            result.errors.append(f"{path}: {exc}")
+            self.result.error(f"{path}: {exc}")
             return
         found = spf_records(answer)
         if not found:
+            self.result.error(f"{path}: no SPF record there ({mech} of it is a permerror)")
             if answer is None:
-                result.voids.append(f"{mech}:{target}")
-            result.errors.append(f"{path}: no SPF record there ({mech} of it is a permerror)")
+                self.add_void(f"{mech}:{target}")
             return
         if len(found) > 1:
-            result.errors.append(f"{path}: {len(found)} SPF records, at most one is allowed")
+            self.result.error(f"{path}: {len(found)} SPF records, at most one is allowed")
             return
         child = Node(target, mech)
         node.children.append(child)
@@ -172,7 +368,7 @@ class _Walker:
 
     def void(self, name: str, rdtype: str) -> bool:
         try:
-            return self.source.query(name, rdtype) is None
+            return self.ask(name, rdtype) is None
         except SourceError:
             return False
 
@@ -194,18 +390,21 @@ def flatten(domain: str, terms: Sequence[str], all_: str, source: Source) -> Fla
     `_spf1.<domain>`, `_spf2.<domain>`... (each one string of at most 255 octets).
 
     An include that cannot be flattened without changing its meaning (macros, exists, ptr,
-    redirect, or terms with a qualifier other than +) stays as it is, with a warning.
+    redirect, or terms with a qualifier other than +), or that cannot be read whole (a bad
+    address, an answer missing, more than `FLATTEN_INCLUDES` includes below it), stays as it
+    is, with a warning.
     """
     kept: list[str] = []
-    networks: list[Network] = []
+    networks: set[Network] = set()
     warnings: list[str] = []
+    flattener = _Flattener(source)
     for term in terms:
         qualifier, mech, arg = mechanism(term)
         if mech != "include" or qualifier != "+":
             kept.append(term)
             continue
         try:
-            networks.extend(_addresses(arg, source, (domain, arg)))
+            networks |= flattener.addresses(arg, (domain, arg))
         except _Unflattenable as exc:
             warnings.append(f"include:{arg} is kept as it is: {exc}")
             kept.append(term)
@@ -220,51 +419,78 @@ class _Unflattenable(Exception):
     pass
 
 
-def _addresses(name: str, source: Source, chain: tuple[str, ...]) -> list[Network]:
-    try:
-        found = spf_records(source.query(name, "TXT"))
-    except SourceError as exc:
-        raise _Unflattenable(str(exc)) from exc
-    if len(found) != 1:
-        raise _Unflattenable(f"{name} has {len(found)} SPF records")
-    out: list[Network] = []
-    for term in split_terms(found[0]):
+class _Flattener:
+    """The networks of includes, each include read once (a shared include is not walked
+    again), at most FLATTEN_INCLUDES of them."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.done: dict[str, frozenset[Network]] = {}
+        self.seen: set[str] = set()
+
+    def ask(self, name: str, rdtype: str) -> Answer:
+        try:
+            return self.source.query(name, rdtype)
+        except SourceError as exc:
+            raise _Unflattenable(str(exc)) from exc
+
+    def addresses(self, name: str, chain: tuple[str, ...]) -> frozenset[Network]:
+        if name in self.done:
+            return self.done[name]
+        self.seen.add(name)
+        if len(self.seen) > FLATTEN_INCLUDES:
+            raise _Unflattenable(f"more than {FLATTEN_INCLUDES} includes below it")
+        found = spf_records(self.ask(name, "TXT"))
+        if len(found) != 1:
+            raise _Unflattenable(f"{name} has {len(found)} SPF records")
+        out: set[Network] = set()
+        for term in split_terms(found[0]):
+            out |= self.term(name, term, chain)
+        self.done[name] = frozenset(out)
+        return self.done[name]
+
+    def term(self, name: str, term: str, chain: tuple[str, ...]) -> set[Network]:
         qualifier, mech, arg = mechanism(term)
+        problem = _term_problem(term)
+        if problem is not None:
+            raise _Unflattenable(f"{name} has {problem}")
         if mech in {"all", "exp"}:
-            continue
+            return set()
         if qualifier != "+":
             raise _Unflattenable(f"{name} has {term!r}, whose qualifier flattening would lose")
         if mech in ("ip4", "ip6"):
-            out.append(ipaddress.ip_network(arg, strict=False))
-        elif mech == "include":
+            return {ipaddress.ip_network(arg, strict=False)}
+        if mech == "include":
             if arg in chain:
                 raise _Unflattenable(f"include loop: {' -> '.join((*chain, arg))}")
-            out.extend(_addresses(arg, source, (*chain, arg)))
-        elif mech in ("a", "mx") and "%" not in arg:
-            out.extend(_resolve(mech, arg or name, source))
-        else:
-            raise _Unflattenable(f"{name} has {term!r}, known only when mail arrives")
-    return out
+            return set(self.addresses(arg, (*chain, arg)))
+        if mech in ("a", "mx") and "%" not in arg:
+            return self.resolve(mech, arg or name)
+        raise _Unflattenable(f"{name} has {term!r}, known only when mail arrives")
+
+    def resolve(self, mech: str, spec: str) -> set[Network]:
+        target, _, cidr = spec.partition("/")
+        hosts = [target]
+        if mech == "mx":
+            answer = self.ask(target, "MX") or ()
+            if len(answer) > MX_HOST_LIMIT:
+                raise _Unflattenable(f"mx:{target} names more than {MX_HOST_LIMIT} hosts")
+            hosts = [r.split()[-1].rstrip(".") for r in answer if r.split()]
+        out: set[Network] = set()
+        for host in hosts:
+            for rdtype in ("A", "AAAA"):
+                for address in self.ask(host, rdtype) or ():
+                    try:
+                        net = ipaddress.ip_network(address)
+                        if cidr and rdtype == "A":
+                            net = net.supernet(new_prefix=int(cidr))
+                    except ValueError as exc:
+                        raise _Unflattenable(f"{host} {rdtype}: {exc}") from exc
+                    out.add(net)
+        return out
 
 
-def _resolve(mech: str, spec: str, source: Source) -> list[Network]:
-    target, _, cidr = spec.partition("/")
-    hosts = [target]
-    if mech == "mx":
-        answer = source.query(target, "MX") or ()
-        hosts = [r.split()[-1].rstrip(".") for r in answer]
-    out: list[Network] = []
-    for host in hosts:
-        for rdtype in ("A", "AAAA"):
-            for address in source.query(host, rdtype) or ():
-                net = ipaddress.ip_network(address)
-                if cidr and rdtype == "A":
-                    net = net.supernet(new_prefix=int(cidr))
-                out.append(net)
-    return out
-
-
-def _merge(networks: list[Network]) -> list[Network]:
+def _merge(networks: Iterable[Network]) -> list[Network]:
     v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
     v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
     return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]

@@ -9,6 +9,7 @@ case of domain names do not matter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ from mailstack.records import Record, in_zone
 
 DEFAULT_TTL = 3600
 MAX_SERIAL = 2**32 - 1
+# A name of the SOA and NS records: printable, no space, quote, `;` or parenthesis, which would
+# change the zone file's lines (the command line checks each name fully).
+_SOA_NAME = re.compile(r"[A-Za-z0-9._@+\\-]{1,254}")
 
 # (owner name, type, TTL, rdata): owner name lower case without the final dot, rdata in
 # dnspython's presentation format with domain names in lower case.
@@ -48,6 +52,9 @@ class Soa:
     minimum: int = 300
 
     def __post_init__(self) -> None:
+        for name in (self.primary_ns, self.hostmaster, *self.nameservers):
+            if not _SOA_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a name an SOA or NS record can hold")
         if not 0 <= self.serial <= MAX_SERIAL:
             raise ValueError(f"SOA serial must be between 0 and {MAX_SERIAL}: {self.serial}")
         if not self.nameservers:

@@ -207,7 +207,11 @@ def test_mta_sts_wildcard_covers_one_label() -> None:
     assert any("no pattern covers the MX a.mx1.example.test" in e for e in found)
 
 
-HASH = "{SHA512-CRYPT}$6$salt$abcdefghijklmnopqrstuvwxyz0123456789"
+# `openssl passwd -6 -salt mailstacksalt secret`
+HASH = (
+    "{SHA512-CRYPT}$6$mailstacksalt$A/.L55IHOAr3HjJn3sSlMvSC737whB1YeYluBzMTPbbxfqUj2dScO"
+    ".7yGP4PoRRW3/zfl6W3rHaA/3sCqN2nb."
+)
 
 
 def test_a_quota_is_read() -> None:

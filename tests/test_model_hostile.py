@@ -21,7 +21,11 @@ from mailstack.model import parse
 from mailstack.problems import DescriptionError
 from mailstack.reference import description_schema
 
-HASH = "{SHA512-CRYPT}$6$mailstacksaltA$AUzidzmWEZz8tR8gAHHPnep7RL6ocu9aHg3X3gHvlyaLZ0HmYJz8z9FB"
+# `openssl passwd -6 -salt mailstacksalt secret`
+HASH = (
+    "{SHA512-CRYPT}$6$mailstacksalt$A/.L55IHOAr3HjJn3sSlMvSC737whB1YeYluBzMTPbbxfqUj2dScO"
+    ".7yGP4PoRRW3/zfl6W3rHaA/3sCqN2nb."
+)
 HOSTS: dict[str, dict[str, Any]] = {
     "mx1.example.test": {"mailstack_ipv4": "192.0.2.10", "mailstack_ipv6": "2001:db8::10"},
     "gw1.example.test": {"mailstack_ipv4": "192.0.2.20", "mailstack_ipv6": "2001:db8::20"},
@@ -236,7 +240,7 @@ def test_a_hash_outside_its_schemes_form_is_refused(password_hash: str) -> None:
     "password_hash",
     [
         HASH,
-        "{SHA512-CRYPT}$6$rounds=5000$salt$abc./XYZ",
+        "{SHA512-CRYPT}$6$rounds=5000$salt$abc./XYZabc./XYZabc./XYZabc./XYZabc./XYZabc./XYZabc./XYZabc./XYZabc./XYZabc./XYZabc./X",
         "{BLF-CRYPT}$2y$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui",
         "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHQ$aGFzaC9oYXNoK2hhc2g",
     ],

@@ -92,14 +92,15 @@ def test_the_policy_host_gets_the_policy_and_its_name_in_the_certificate() -> No
     assert _share(domains, HOSTS, "mx2.example.test")["mta_sts"] == []
 
 
+BLF_HASH = "{BLF-CRYPT}$2y$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui"
+
+
 def test_only_the_dovecot_input_carries_passwords() -> None:
-    domains = [
-        {**DOMAINS[0], "mailboxes": [{"name": "alice", "password_hash": "{BLF-CRYPT}$2y$05$x"}]}
-    ]
+    domains = [{**DOMAINS[0], "mailboxes": [{"name": "alice", "password_hash": BLF_HASH}]}]
     description = parse(domains, HOSTS)
     assert "password" not in json.dumps(share.of(description, "mx1.example.test"))
     assert share.mailboxes(description, "mx1.example.test") == [
-        {"address": "alice@example.test", "quota": None, "password_hash": "{BLF-CRYPT}$2y$05$x"}
+        {"address": "alice@example.test", "quota": None, "password_hash": BLF_HASH}
     ]
 
 

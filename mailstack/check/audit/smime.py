@@ -10,8 +10,8 @@ from pathlib import Path
 
 from cryptography import x509
 
-from mailstack.check.facts import chain, chain_finding
 from mailstack.check.context import Context
+from mailstack.check.facts import chain, chain_finding
 from mailstack.check.report import Finding, failed, info, passed, warned
 from mailstack.smime.mailbox import addresses
 from mailstack.smime.smimea import certificate_of, owner, rdata

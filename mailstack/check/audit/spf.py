@@ -30,34 +30,37 @@ class ResolverSource:
 
 
 def audit(ctx: Context) -> list[Finding]:
-    records = spf.spf_records(ctx.texts(ctx.domain, "TXT"))
+    texts = ctx.texts(ctx.domain, "TXT")
+    old = [warned(CATEGORY, "spf.senderid", s, spf.FIX_SENDER_ID) for s in spf.sender_id(texts)]
+    records = spf.spf_records(texts)
     if not records:
         return [
+            *old,
             failed(
                 CATEGORY,
                 "spf.present",
                 f"{ctx.domain} has no SPF record: receivers cannot tell who may send for it",
                 "publish the SPF record of the plan (`v=spf1 mx -all` at least; `v=spf1 -all`"
                 " for a domain that sends no mail)",
-            )
+            ),
         ]
     if len(records) > 1:
         return [
+            *old,
             failed(
                 CATEGORY,
                 "spf.single",
                 f"{ctx.domain} has {len(records)} SPF records: receivers answer permerror",
                 "merge them into one record",
-            )
+            ),
         ]
     record = records[0]
-    out = [passed(CATEGORY, "spf.present", f"SPF: {record}")]
+    out = [passed(CATEGORY, "spf.present", f"SPF: {record}"), *old]
     result = spf.check(ctx.domain, record, ResolverSource(ctx))
-    out += [failed(CATEGORY, "spf.record", e, _fix(e)) for e in result.errors]
     out += [
-        warned(CATEGORY, "spf.record", w, "remove the ptr mechanism; list addresses")
-        for w in result.warnings
+        failed(CATEGORY, "spf.record", e, result.fixes.get(e) or _fix(e)) for e in result.errors
     ]
+    out += [warned(CATEGORY, "spf.record", w, result.fixes.get(w, "")) for w in result.warnings]
     if result.lookups <= spf.LOOKUP_LIMIT:
         out.append(
             passed(
