@@ -187,7 +187,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             return _usage(f"--html {args.html}: {exc.strerror or exc}")
         print(f"wrote {args.html}", file=sys.stderr)
     if args.json:
-        print(json.dumps(render.as_json(summary), indent=2))
+        # Written as it is encoded: the text of a large summary is never held whole.
+        json.dump(render.as_json(summary), sys.stdout, indent=2)
+        print()
     else:
         print(render.text(summary))
     return intake.exit_code
