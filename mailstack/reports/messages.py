@@ -58,7 +58,9 @@ def _leaves(message: Message) -> Iterator[Message]:
             continue
         children = part.get_payload()
         if isinstance(children, list):
-            stack.extend((child, depth + 1) for child in reversed(children))
+            stack.extend(
+                (child, depth + 1) for child in reversed(children) if isinstance(child, Message)
+            )
 
 
 def attachments(message: Message) -> list[tuple[str, bytes]]:
