@@ -43,7 +43,7 @@ def test_reverse_names_come_from_the_resolver_and_failures_show_none() -> None:
             ["192.0.2.10", "192.0.2.11", "2001:db8::25", "198.51.100.20"],
             nameserver="127.0.0.1",
             port=server.port,
-        )
+        ).names
     assert names == {
         "192.0.2.10": "mx1.example.test",  # PTR
         "192.0.2.11": None,  # NXDOMAIN
@@ -58,7 +58,7 @@ def test_a_resolver_that_never_answers_only_costs_the_timeout() -> None:
         names = reverse_names(
             ["192.0.2.10"], nameserver="127.0.0.1", port=silent.getsockname()[1], timeout=0.3
         )
-    assert names == {"192.0.2.10": None}
+    assert names.names == {"192.0.2.10": None}
 
 
 def test_the_summary_shows_the_reverse_names(tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailstack.reports import render
+from mailstack.reports.files import from_paths
 from mailstack.reports.intake import Intake
-from mailstack.reports.sources import MIB, Limits, Payload, from_paths, unpack
+from mailstack.reports.sources import MIB, Limits, Payload, unpack
 from mailstack.reports.summary import summarise
 from tests.conftest import mailstack
 from tests.test_reports_samples import (

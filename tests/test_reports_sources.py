@@ -10,17 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from mailstack.reports.files import from_paths
 from mailstack.reports.imap import ImapUrl, parse_url, quote
 from mailstack.reports.intake import Intake
-from mailstack.reports.sources import (
-    Item,
-    Limits,
-    Payload,
-    Refusal,
-    Skipped,
-    from_message,
-    from_paths,
-)
+from mailstack.reports.messages import from_message
+from mailstack.reports.sources import Item, Limits, Payload, Refusal, Skipped
 from tests.test_reports_samples import (
     DOMAIN,
     aggregate_xml,

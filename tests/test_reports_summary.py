@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailstack.reports import aggregate, render
+from mailstack.reports.files import from_paths
 from mailstack.reports.intake import Intake
 from mailstack.reports.model import AuthResult, Record
-from mailstack.reports.sources import Limits, from_paths
+from mailstack.reports.sources import Limits
 from mailstack.reports.summary import (
     BAD_SIGNATURE,
     DKIM_TEMPERROR,

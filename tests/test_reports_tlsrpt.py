@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 from mailstack.reports import render
+from mailstack.reports.files import from_paths
 from mailstack.reports.intake import Intake
-from mailstack.reports.sources import Limits, from_paths
+from mailstack.reports.sources import Limits
 from mailstack.reports.summary import summarise
 from tests.conftest import mailstack
 from tests.test_reports_samples import DOMAIN, day, message, tls_json

@@ -2,7 +2,10 @@
 (RFC 8460), read from files, archives, messages or an IMAP mailbox, and summarised.
 
 model      the reports as dataclasses
-sources    files, archives, messages and IMAP mailboxes to (label, bytes) payloads, bounded
+sources    (label, bytes) payloads, and the gzip and zip archives that hold them, bounded
+files      files and directories to payloads: regular files only
+messages   a message, or every message of an mbox, to its attachments, bounded
+imap       an IMAP mailbox's messages, read-only
 aggregate  DMARC aggregate XML to the model (defusedxml, schema checked)
 tlsrpt     TLS-RPT JSON to the model
 intake     payloads to reports: each parsed, refused with its reason, or counted once

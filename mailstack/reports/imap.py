@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from mailstack.reports.sources import Item, Limits, Refusal, from_message, size_text
+from mailstack.reports.messages import from_message
+from mailstack.reports.sources import Item, Limits, Refusal, size_text
 
 PASSWORD_ENV = "MAILSTACK_IMAP_PASSWORD"  # noqa: S105 (the variable's name)
 _UID = re.compile(rb"\bUID (\d+)")

@@ -1,5 +1,10 @@
 """Payloads to reports: each one parsed as what its content is, refused with the reason, and
-a report already read (the same organisation and report ID) counted once, with a warning."""
+a report already read (the same organisation and report ID) counted once, with a warning.
+
+The reports read are kept for the summary, so their total is bounded: `max_records` DMARC
+records, TLS policies and failure details in all (--max-records). A report that would pass
+it is refused by name, and reading it stops there; the smaller reports after it may still
+fit."""
 
 from __future__ import annotations
 
@@ -7,7 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mailstack.reports import aggregate, tlsrpt
-from mailstack.reports.model import AggregateReport, Report, ReportError, TlsReport
+from mailstack.reports.model import (
+    MAX_RECORDS,
+    AggregateReport,
+    RecordLimit,
+    Report,
+    ReportError,
+    TlsReport,
+)
 from mailstack.reports.sources import Item, Payload, Refusal, Skipped
 
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
@@ -20,13 +32,14 @@ def _first_character(data: bytes) -> str:
     return head.decode(encoding, "replace").lstrip()[:1]
 
 
-def parse(payload: Payload) -> Report:
-    """The report in a payload: XML is DMARC aggregate, JSON is TLS-RPT."""
+def parse(payload: Payload, max_records: int | None = None) -> Report:
+    """The report in a payload: XML is DMARC aggregate, JSON is TLS-RPT; RecordLimit when it
+    holds more than `max_records` records."""
     first = _first_character(payload.data)
     if first == "<":
-        return aggregate.parse(payload.data, payload.label)
+        return aggregate.parse(payload.data, payload.label, max_records)
     if first == "{":
-        return tlsrpt.parse(payload.data, payload.label)
+        return tlsrpt.parse(payload.data, payload.label, max_records)
     head = payload.data[:16]
     raise ReportError(f"neither a DMARC report (XML) nor a TLS report (JSON): starts {head!r}")
 
@@ -35,6 +48,8 @@ def parse(payload: Payload) -> Report:
 class Intake:
     """What was read: the reports, each once, what was refused, and the warnings."""
 
+    max_records: int = MAX_RECORDS
+    records: int = 0
     dmarc: list[AggregateReport] = field(default_factory=list)
     tls: list[TlsReport] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
@@ -48,7 +63,15 @@ class Intake:
             self.warnings.append(str(item))
         else:
             try:
-                self._report(parse(item))
+                self._report(parse(item, self.max_records - self.records))
+            except RecordLimit:
+                self.refused.append(
+                    Refusal(
+                        item.label,
+                        f"its records would take the run past {self.max_records} records in all"
+                        f" (--max-records); {self.records} read before it",
+                    )
+                )
             except ReportError as exc:
                 self.refused.append(Refusal(item.label, str(exc)))
 
@@ -65,6 +88,7 @@ class Intake:
             )
             return
         self._seen[report.key] = report.label
+        self.records += report.entries
         if isinstance(report, AggregateReport):
             self.dmarc.append(report)
         else:

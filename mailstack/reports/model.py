@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+MAX_COUNT = 10**12  # messages or sessions in one record or failure detail
+MAX_TEXT = 1000  # characters of one value kept from a report
+MAX_RECORDS = 200_000  # DMARC records, TLS policies and failure details read in a run
+
 
 class ReportError(ValueError):
     """A report refused: the message says what is wrong, and where in the report."""
+
+
+class RecordLimit(ReportError):
+    """A report with more records (DMARC records, or TLS policies and failure details) than
+    the run may still read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +100,11 @@ class AggregateReport:
     def messages(self) -> int:
         return sum(r.count for r in self.records)
 
+    @property
+    def entries(self) -> int:
+        """What counts against --max-records: the records."""
+        return len(self.records)
+
 
 @dataclass(frozen=True, slots=True)
 class TlsFailure:
@@ -130,6 +144,11 @@ class TlsReport:
     @property
     def key(self) -> tuple[str, str, str]:
         return ("tlsrpt", self.org_name, self.report_id)
+
+    @property
+    def entries(self) -> int:
+        """What counts against --max-records: the policies and their failure details."""
+        return sum(1 + len(p.failures) for p in self.policies)
 
 
 Report = AggregateReport | TlsReport

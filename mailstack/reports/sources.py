@@ -1,6 +1,7 @@
-"""Where reports come from: files, directories, gzip and zip archives, and mail messages, turned
-into payloads, each the bytes of one report with a label that says where it was found
-(`reports/google.zip member example.test!1.xml`, `INBOX/UID 7 attachment report.xml.gz`).
+"""Payloads, the bytes of one report each with a label that says where it was found
+(`reports/google.zip member example.test!1.xml`, `INBOX/UID 7 attachment report.xml.gz`),
+and the gzip and zip archives that hold them; `files` and `messages` find them in files,
+directories and mail.
 
 Everything is bounded, since archives and messages come from strangers: a file larger than
 `Limits.max_size` is not read; gzip and zip members are decompressed in chunks and refused as
@@ -11,15 +12,12 @@ zip inside an archive and a gzip inside a gzip are refused: reports never come t
 
 from __future__ import annotations
 
-import email
 import gzip
 import io
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import Message
-from pathlib import Path
 from typing import Protocol
 
 MIB = 1024 * 1024
@@ -190,68 +188,3 @@ def unpack(data: bytes, label: str, limits: Limits) -> Iterator[Item]:
         yield _too_large(label, limits.max_size)
     except _Unreadable as exc:
         yield Refusal(label, str(exc))
-
-
-def _is_report_part(part: Message) -> bool:
-    kind = part.get_content_type()
-    if kind in REPORT_TYPES:
-        return True
-    name = (part.get_filename() or "").lower()
-    return kind in GUESSED_TYPES and name.endswith(REPORT_SUFFIXES)
-
-
-def attachments(message: Message) -> list[tuple[str, bytes]]:
-    """The report attachments of a message: (file name or content type, decoded bytes)."""
-    found = []
-    for part in message.walk():
-        if part.is_multipart() or not _is_report_part(part):
-            continue
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            found.append((part.get_filename() or part.get_content_type(), payload))
-    return found
-
-
-def from_message(data: bytes, label: str, limits: Limits, *, strict: bool = True) -> Iterator[Item]:
-    """The reports attached to a message (RFC 5322). A message without one is refused, or,
-    when not `strict`, skipped."""
-    found = attachments(email.message_from_bytes(data))
-    if not found:
-        reason = "no DMARC or TLS report attached"
-        yield Refusal(label, reason) if strict else Skipped(label, reason)
-        return
-    if len(found) > limits.max_members:
-        yield Refusal(
-            label,
-            f"has {len(found)} report attachments, more than {limits.max_members} (--max-members)",
-        )
-        return
-    for name, payload in found:
-        yield from unpack(payload, f"{label} attachment {name}", limits)
-
-
-def from_file(path: Path, limits: Limits) -> Iterator[Item]:
-    """The reports in one file: a report, a gzip or zip archive, or a `.eml` message."""
-    label = str(path)
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(limits.max_size + 1)
-    except OSError as exc:
-        yield Refusal(label, f"cannot be read: {exc.strerror or exc}")
-        return
-    if len(data) > limits.max_size:
-        yield Refusal(label, f"is larger than {size_text(limits.max_size)} (--max-size)")
-    elif path.suffix.lower() == ".eml":
-        yield from from_message(data, label, limits)
-    else:
-        yield from unpack(data, label, limits)
-
-
-def from_paths(paths: list[Path], limits: Limits) -> Iterator[Item]:
-    """The reports in files and in directories (every file below them, in name order)."""
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                yield from from_file(child, limits)
-        else:
-            yield from from_file(path, limits)

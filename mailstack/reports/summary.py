@@ -96,7 +96,7 @@ def _results(results: Iterable[AuthResult]) -> str:
     return ", ".join(f"{r.domain or '?'} {r.result}" for r in results) or "none"
 
 
-@dataclass
+@dataclass(slots=True)
 class Source:
     """One sending address: its messages and the receivers' verdicts on them."""
 

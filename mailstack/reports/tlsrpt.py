@@ -3,6 +3,10 @@
 A report is refused with the path of the first field that is wrong:
 `policy 2: summary.total-failure-session-count is missing`. Policies and failure details are
 numbered from 1. A date-time without a time zone is taken as UTC.
+
+JSON is parsed whole, and small objects take some 25 times their text in memory, so a TLS
+report larger than `MAX_SIZE` is refused (reports are a few kilobytes); so are a count above
+`MAX_COUNT` and a string longer than `MAX_TEXT` characters.
 """
 
 from __future__ import annotations
@@ -11,9 +15,18 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from mailstack.reports.model import ReportError, TlsFailure, TlsPolicy, TlsReport
+from mailstack.reports.model import (
+    MAX_COUNT,
+    MAX_TEXT,
+    RecordLimit,
+    ReportError,
+    TlsFailure,
+    TlsPolicy,
+    TlsReport,
+)
 
 POLICY_TYPES = ("sts", "tlsa", "no-policy-found")
+MAX_SIZE = 2 * 1024 * 1024
 
 
 class _Object:
@@ -39,6 +52,8 @@ class _Object:
     def text(self, key: str, *, required: bool = True) -> str:
         value: str | None = self._get(key, str, "a string", required=required)
         text = (value or "").strip()
+        if len(text) > MAX_TEXT:
+            raise self.fail(key, f"is longer than {MAX_TEXT} characters")
         if required and not text:
             raise self.fail(key, "is empty")
         return text
@@ -46,7 +61,9 @@ class _Object:
     def count(self, key: str) -> int:
         value: int = self._get(key, int, "a whole number", required=True)
         if value < 0:
-            raise self.fail(key, f"is negative: {value}")
+            raise self.fail(key, f"is negative: {str(value)[:60]}")
+        if value > MAX_COUNT:
+            raise self.fail(key, f"is more than {MAX_COUNT}: {str(value)[:60]}")
         return value
 
     def obj(self, key: str) -> _Object:
@@ -108,8 +125,14 @@ def _policy(item: _Object) -> TlsPolicy:
     )
 
 
-def parse(data: bytes, label: str) -> TlsReport:
-    """The TLS report in `data`; ReportError says what is wrong with it."""
+def parse(data: bytes, label: str, max_records: int | None = None) -> TlsReport:
+    """The TLS report in `data`; ReportError says what is wrong with it, RecordLimit that it
+    has more than `max_records` policies and failure details."""
+    if len(data) > MAX_SIZE:
+        raise ReportError(
+            f"a TLS report larger than {MAX_SIZE // 1024 // 1024} MiB is refused"
+            " (its JSON is read whole)"
+        )
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as exc:
@@ -124,7 +147,7 @@ def parse(data: bytes, label: str) -> TlsReport:
     policies = report.objects("policies", "policy", required=True)
     if not policies:
         raise ReportError("policies is empty")
-    return TlsReport(
+    parsed = TlsReport(
         label=label,
         org_name=report.text("organization-name"),
         report_id=report.text("report-id"),
@@ -132,3 +155,6 @@ def parse(data: bytes, label: str) -> TlsReport:
         end=end,
         policies=tuple(_policy(p) for p in policies),
     )
+    if max_records is not None and parsed.entries > max_records:
+        raise RecordLimit(f"{parsed.entries} policies and failure details")
+    return parsed

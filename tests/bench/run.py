@@ -6,8 +6,8 @@ line ends with the date and the machine-speed loop of its run (tests/bench/speed
 figures of different hours and machines are read. Benchmarks print; they never pass or fail on
 a time, so a busy machine cannot make them flake.
 
-    python -m tests.bench.run [PART ...]    PART: cli, accounts, boot, dns, smime, lab, audit,
-                                            mail (default: all)
+    python -m tests.bench.run [PART ...]
+    PART: cli, accounts, boot, dns, reports, smime, lab, audit, mail (default: all)
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.bench import accounts, dns, mail, smime
+from tests.bench import accounts, dns, mail, reports, smime
 from tests.bench.speed import loop_seconds, multiple, stamp
 
 IMAGE = os.environ.get("MAILSTACK_IMAGE", "localhost/mailstack-debian:bookworm")
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 LAB_TIMES = ROOT / ".cache" / "reports" / "lab-times.txt"
-PARTS = ("cli", "accounts", "boot", "dns", "smime", "lab", "audit", "mail")
+PARTS = ("cli", "accounts", "boot", "dns", "reports", "smime", "lab", "audit", "mail")
 LAB_PUBLISHED = ROOT / "inventories" / "lab" / "published" / "lab"
 
 
@@ -117,6 +117,26 @@ def lab_converges() -> None:
         print(f"  {label:<42} {seconds:6.0f} s = {multiple(seconds, loop):>12}  {tag}")
 
 
+def local_parts(parts: list[str], loop: float) -> None:
+    """The benchmarks that need no lab."""
+    if "cli" in parts:
+        report("CLI start (`mailstack --version`)", timed(cli_startup, 10), loop, "ms")
+    if "accounts" in parts:
+        print(f"the dovecot role's account step (target < {accounts.TARGET:.0f} s for 10,000):")
+        for name, times in accounts.main():
+            report(f"  {name}", times, loop)
+    if "boot" in parts:
+        report("container boot to systemd up (base image)", timed(container_boot, 3), loop)
+    # The parts that only print figures, in their order.
+    printing: dict[str, Callable[[float], object]] = {
+        "dns": dns.main,
+        "reports": reports.main,
+        "smime": smime.main,
+    }
+    for name in (p for p in PARTS if p in printing and p in parts):
+        printing[name](loop)
+
+
 def main(argv: list[str]) -> int:
     parts = argv or list(PARTS)
     unknown = sorted(set(parts) - set(PARTS))
@@ -130,22 +150,9 @@ def main(argv: list[str]) -> int:
         f"mailstack benchmarks on {os.cpu_count()} cores; machine-speed loop"
         f" (tests/bench/speed.py) {loop:.2f} s {stamp(loop)}"
     )
-    if "cli" in parts:
-        report("CLI start (`mailstack --version`)", timed(cli_startup, 10), loop, "ms")
-    if "accounts" in parts:
-        print(f"the dovecot role's account step (target < {accounts.TARGET:.0f} s for 10,000):")
-        for name, times in accounts.main():
-            report(f"  {name}", times, loop)
-    if "boot" in parts:
-        report("container boot to systemd up (base image)", timed(container_boot, 3), loop)
-    # The parts that only print figures, in their order.
-    printing: dict[str, Callable[[float], object]] = {
-        "dns": dns.main,
-        "smime": smime.main,
-        "lab": lambda _: lab_converges(),
-    }
-    for name in (p for p in PARTS if p in printing and p in parts):
-        printing[name](loop)
+    local_parts(parts, loop)
+    if "lab" in parts:
+        lab_converges()
     if not lab_is_up() and {"audit", "mail"} & set(parts):
         print(
             "mailstack check of a lab domain and mail through the lab: skipped, the lab is"
