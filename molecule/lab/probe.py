@@ -188,8 +188,8 @@ def tamper(name: str, address: str) -> None:
         pass
 
 
-def fetch(url: str, body: bytes | None = None) -> tuple[int, bytes, str]:
-    """GET, or POST `body` as Outlook does (text/xml); status, body and content type."""
+def http_get(url: str, body: bytes | None = None) -> tuple[int, bytes, str]:
+    """GET, or POST `body` as Outlook does (text/xml): status, body and content type."""
     headers = {"Content-Type": "text/xml; charset=utf-8"} if body is not None else {}
     request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 (lab URL)
     try:
@@ -215,7 +215,7 @@ def setup(address: str) -> None:
         f"https://autoconfig.{domain}/mail/config-v1.1.xml{query}",
         f"https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml{query}",
     ):
-        status, body, _ = fetch(url)
+        status, body, _ = http_get(url)
         servers = clientsetup.parse_autoconfig(body, address) if status == 200 else []
         tried.append({"url": url, "status": status, "servers": [str(s) for s in servers]})
         thunderbird = thunderbird or servers
@@ -224,11 +224,11 @@ def setup(address: str) -> None:
         f"https://{domain}/autodiscover/autodiscover.xml",
         f"https://autodiscover.{domain}/autodiscover/autodiscover.xml",
     ):
-        status, body, _ = fetch(url, clientsetup.autodiscover_request(address))
+        status, body, _ = http_get(url, clientsetup.autodiscover_request(address))
         servers = clientsetup.parse_autodiscover(body) if status == 200 else []
         tried.append({"url": url, "status": status, "servers": [str(s) for s in servers]})
     url = f"https://autoconfig.{domain}/mobileconfig{query}"
-    status, body, kind = fetch(url)
+    status, body, kind = http_get(url)
     servers = clientsetup.parse_mobileconfig(body) if status == 200 else []
     tried.append({"url": url, "status": status, "type": kind, "servers": [str(s) for s in servers]})
     # The same documents for an address nobody has: only the address differs (the profile's
@@ -237,12 +237,12 @@ def setup(address: str) -> None:
 
     def seen_by(who: str) -> list[object]:
         q = f"?emailaddress={urllib.parse.quote(who)}"
-        xml = fetch(f"https://autoconfig.{domain}/mail/config-v1.1.xml{q}")
-        pox = fetch(
+        xml = http_get(f"https://autoconfig.{domain}/mail/config-v1.1.xml{q}")
+        pox = http_get(
             f"https://autodiscover.{domain}/autodiscover/autodiscover.xml",
             clientsetup.autodiscover_request(who),
         )
-        profile = fetch(f"https://autoconfig.{domain}/mobileconfig{q}")
+        profile = http_get(f"https://autoconfig.{domain}/mobileconfig{q}")
         mobile = clientsetup.parse_mobileconfig(profile[1]) if profile[0] == 200 else []
         return [
             xml[0],
