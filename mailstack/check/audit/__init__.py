@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailstack.check.audit import bimi, dane, dkim, dmarc, dnssec, drift, mtasts, mx, relay, spf
+from mailstack.check.audit import (
+    bimi,
+    clientsetup,
+    dane,
+    dkim,
+    dmarc,
+    dnssec,
+    drift,
+    mtasts,
+    mx,
+    relay,
+    spf,
+)
 from mailstack.check.context import Context
 from mailstack.check.report import Finding
 
@@ -21,6 +33,7 @@ AUDITS: tuple[tuple[str, Audit], ...] = (
     ("DNSSEC", dnssec.audit),
     ("DANE and TLS", dane.audit),
     ("Client TLS", dane.audit_clients),
+    ("Client setup", clientsetup.audit),
     ("BIMI", bimi.audit),
     ("CAA", bimi.audit_caa),
     ("Relay", relay.audit),
