@@ -5,11 +5,9 @@ servers on the ports its documents name, and a real DNS server for the zone. Por
 
 from __future__ import annotations
 
-import http.server
-import ssl
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 from mailstack.check.audit import AUDITS, clientsetup
@@ -19,7 +17,7 @@ from mailstack.clientsetup import Server
 from mailstack.dnsquery import Dns
 from tests.dnsserver import ZoneServer
 from tests.test_autoconfig_app import app
-from tests.test_check_servers import loopback, needs_root
+from tests.test_check_servers import https_server, loopback, needs_root
 from tests.test_check_tlsprobe import NAME, Pki, Serve, pki, serve, server_context
 
 __all__ = ["pki", "serve"]  # fixtures used by name below
@@ -47,33 +45,14 @@ mx IN A {address}
 SERVED = ZONE + "@ IN A {address}\nautoconfig IN A {address}\nautodiscover IN A {address}\n"
 
 
-class HttpsApp(http.server.ThreadingHTTPServer):
-    """The role's request handler over TCP and TLS, with what it reads from its server."""
-
-    daemon_threads = True
-
-    def __init__(self, address: str, handler: type[Any]) -> None:
-        problems: list[str] = []
-        self.settings = app.parse_settings(SETTINGS, problems)
-        assert problems == []
-        self.read_timeout = 3.0
-        super().__init__((address, 443), handler)
-
-
-@contextmanager
-def https_app(pki: Pki, address: str, handler: type[Any] = app.Handler) -> Iterator[None]:
-    server = HttpsApp(address, handler)
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(pki.chain_pem, pki.leaf_key)
-    server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def on_https(handler: type[Any]) -> Callable[..., Any]:
+    """The role's request handler, or a subclass, served by tests.test_check_servers'
+    HTTPS server: it reads its settings and read timeout from what it is given as its
+    server, as from the role's Unix socket server."""
+    problems: list[str] = []
+    facade = SimpleNamespace(settings=app.parse_settings(SETTINGS, problems), read_timeout=3.0)
+    assert problems == []
+    return lambda request, client, server: handler(request, client, facade)
 
 
 @contextmanager
@@ -110,7 +89,7 @@ def test_every_document_is_read_and_a_server_that_is_not_there_is_found(
     serve("implicit", tls, host=address, port=993)
     serve("smtp", tls, host=address, port=587)  # and nothing on 465
     with (
-        https_app(pki, address),
+        https_server(pki, address, on_https(app.Handler)),
         context(SERVED.format(address=address), str(pki.ca_pem)) as ctx,
     ):
         found = by_check(clientsetup.audit(ctx))
@@ -148,7 +127,7 @@ def test_autodiscover_is_found_through_its_srv_record(pki: Pki) -> None:
         + f"autoconfig IN A {address}\n"
         + "_autodiscover._tcp IN SRV 0 0 443 autoconfig.example.test.\n"
     )
-    with https_app(pki, address), context(zone, str(pki.ca_pem)) as ctx:
+    with https_server(pki, address, on_https(app.Handler)), context(zone, str(pki.ca_pem)) as ctx:
         found = by_check(clientsetup.audit(ctx))
     ((status, message),) = found["clients.autodiscover"]
     assert status == "pass"
@@ -162,7 +141,10 @@ def test_autodiscover_is_found_through_its_srv_record(pki: Pki) -> None:
 @needs_root
 def test_documents_behind_an_untrusted_certificate_are_not_read(pki: Pki) -> None:
     address = loopback()
-    with https_app(pki, address), context(SERVED.format(address=address), None) as ctx:
+    with (
+        https_server(pki, address, on_https(app.Handler)),
+        context(SERVED.format(address=address), None) as ctx,
+    ):
         findings = clientsetup.audit(ctx)
     found = {f.check: f for f in findings}
     assert found["clients.autoconfig"].status == "fail"
@@ -193,7 +175,7 @@ class NoPost(app.Handler):  # type: ignore[misc, name-defined]
 def test_an_error_and_a_document_that_does_not_conform_are_explained(pki: Pki) -> None:
     address = loopback()
     with (
-        https_app(pki, address, NoPost),
+        https_server(pki, address, on_https(NoPost)),
         context(SERVED.format(address=address), str(pki.ca_pem)) as ctx,
     ):
         found = {f.check: f for f in clientsetup.audit(ctx)}
