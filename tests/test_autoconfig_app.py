@@ -396,9 +396,12 @@ def test_a_body_over_64_kib_is_refused_and_one_of_64_kib_is_read(served: App) ->
     valid = request(ALICE)
     padded = valid + b" " * (64 * 1024 - len(valid))
     assert served.ask("POST", AUTODISCOVER, body=padded).status == 200
-    reply = served.ask("POST", AUTODISCOVER, body=padded + b" ")
-    assert reply.status == 413
-    assert b"larger than 65536 octets" in reply.body
+    # One octet more, and a body larger than the socket's buffers: the server answers 413
+    # and reads what is still sent, so that the client reads the answer.
+    for body in (padded + b" ", padded * 16):
+        reply = served.ask("POST", AUTODISCOVER, body=body)
+        assert reply.status == 413
+        assert b"larger than 65536 octets" in reply.body
 
 
 def test_a_post_without_a_length_is_refused(served: App) -> None:

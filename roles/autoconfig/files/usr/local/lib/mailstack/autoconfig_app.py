@@ -56,6 +56,7 @@ READ_TIMEOUT = 10.0  # seconds of silence before a connection is dropped
 MAX_ADDRESS = 254  # octets of an address (RFC 5321's path limit less the angle brackets)
 MAX_LOCAL_PART = 64
 MAX_QUERY_FIELDS = 8
+DISCARD = 1024 * 1024  # octets of a refused body read and dropped before closing
 
 # An address as clients type it: a dot-atom local part (RFC 5322 atext) and a host name.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -494,8 +495,22 @@ class Handler(BaseHTTPRequestHandler):
         self._send(self._get(), body=False)
 
     def do_POST(self) -> None:
-        reply = self._bounded() or answer_post(self.server.settings, self.path, self._body())
-        self._send(reply, body=True)
+        refusal = self._bounded()
+        if refusal is None:
+            self._send(answer_post(self.server.settings, self.path, self._body()), body=True)
+            return
+        self._send(refusal, body=True)
+        if refusal.status == 413:
+            self._discard()
+
+    def _discard(self) -> None:
+        """Read and drop what the client still sends of a refused body (up to DISCARD octets,
+        within the read timeout), so that it can read the 413 instead of a broken pipe."""
+        left = min(int(self.headers["Content-Length"]), DISCARD)
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            while left > 0 and (chunk := self.rfile.read1(min(left, 65536))):
+                left -= len(chunk)
 
     def _get(self) -> Reply:
         return self._bounded() or answer_get(
