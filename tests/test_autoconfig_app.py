@@ -597,7 +597,7 @@ def test_health_head_and_unknown_paths(served: App) -> None:
     assert served.get("/mail/other.xml").status == 404
     post = served.ask("POST", AUTOCONFIG, body=b"x")
     assert (post.status, post.headers["Allow"]) == (405, "GET, HEAD")
-    assert served.ask("PUT", AUTOCONFIG, body=b"x").status == 501
+    assert served.ask("PUT", AUTOCONFIG).status == 501
 
 
 def test_a_silent_client_is_dropped_after_the_read_timeout(tmp_path: Path) -> None:

@@ -206,3 +206,24 @@ def test_a_server_offered_in_plain_text_fails_without_a_probe() -> None:
         (finding,) = clientsetup._server(ctx, Server("imap", NAME, 143, "plain", "x"))
     assert finding.status == "fail"
     assert "without TLS: passwords would travel in clear" in finding.message
+
+
+def test_autoconfig_without_autodiscover_fails_for_outlook() -> None:
+    address = loopback()  # nothing listens there: the Thunderbird document cannot be had
+    zone = (
+        ZONE.format(address=address)
+        + f"autoconfig IN A {address}\n"
+        + "_autodiscover._tcp IN SRV 0 0 8443 autoconfig.example.test.\n"
+    )
+    with context(zone, None) as ctx:
+        found = {f.check: f for f in clientsetup.audit(ctx)}
+    outlook = found["clients.autodiscover"]
+    assert outlook.status == "fail"
+    assert outlook.message == (
+        "autodiscover.example.test has no address and no _autodiscover._tcp.example.test SRV"
+        " record names a host on port 443: Outlook finds no settings"
+    )
+    assert outlook.fix is not None and "mailstack dns plan" in outlook.fix
+    thunderbird = found["clients.autoconfig"]
+    assert thunderbird.status == "fail"
+    assert "Connection refused" in thunderbird.message

@@ -85,8 +85,8 @@ def audit(ctx: Context) -> list[Finding]:
             failed(
                 CATEGORY,
                 "clients.autodiscover",
-                f"neither autodiscover.{domain} nor _autodiscover._tcp.{domain} SRV exists:"
-                " Outlook finds no settings",
+                f"autodiscover.{domain} has no address and no _autodiscover._tcp.{domain} SRV"
+                " record names a host on port 443: Outlook finds no settings",
                 NO_RECORD,
             )
         )
