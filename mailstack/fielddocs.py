@@ -114,8 +114,16 @@ DOCS = {
     _D + "caa.issuemail": "CAs that may issue S/MIME certificates.",
     _D + "caa.issuevmc": "CAs that may issue verified mark certificates (BIMI).",
     _D + "autoconfig": "Mail client set-up: the RFC 6186/8314 SRV records (`0 0 0 .` for a"
-    " service not offered) and the `autoconfig` name's A/AAAA records.",
-    _D + "autoconfig.host": "The host of group `mail` that serves submission, IMAP and POP3.",
+    " service not offered), the `_autodiscover._tcp` SRV record, and the A/AAAA records of"
+    " `autoconfig.<domain>` and `autodiscover.<domain>`, where the host serves Thunderbird's"
+    " autoconfig, Outlook's autodiscover and Apple's configuration profiles (role"
+    " `autoconfig`, docs/clients.md).",
+    _D + "autoconfig.host": "The host of group `mail` that serves submission, IMAP and POP3,"
+    " and the client set-up documents.",
+    _D + "autoconfig.well_known": "`true`: the domain's own name also points at the host"
+    " (A/AAAA records at the domain), which answers"
+    " `https://<domain>/.well-known/autoconfig/mail/config-v1.1.xml`; only for a domain with"
+    " no web site elsewhere. Default `false`.",
     _D + "autoconfig.services": "The services offered, among `submission`, `submissions`,"
     " `imap`, `imaps`, `pop3` and `pop3s`.",
     _D + "mailboxes": "The domain's mailboxes, `<name>@<domain>`, delivered by Dovecot.",

@@ -139,6 +139,9 @@ class Bimi:
 class Autoconfig:
     host: str
     services: tuple[str, ...]
+    # The domain's own name also points at the host, which answers
+    # https://<domain>/.well-known/autoconfig/ (no other web site at the domain's name).
+    well_known: bool = False
 
 
 @dataclass(frozen=True)
@@ -615,8 +618,9 @@ def _autoconfig(data: object, path: str, problems: Problems) -> Autoconfig | Non
             )
         else:
             services.append(service)
+    well_known = r.flag("well_known", False)
     r.done()
-    return Autoconfig(host, tuple(services)) if host else None
+    return Autoconfig(host, tuple(services), well_known) if host else None
 
 
 def _cross_checks(description: Description, problems: Problems) -> None:

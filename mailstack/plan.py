@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from mailstack import autoconfig as clients
 from mailstack import dmarc, mtasts, spf, txt
 from mailstack.dnssource import CacheSource, PlanSource, Source
 from mailstack.inventory import Inventory
@@ -192,9 +193,13 @@ class _Builder:
         for service, port in SERVICES.items():
             target = f"0 1 {port} {ac.host}." if service in ac.services else "0 0 0 ."
             self.add(f"_{service}._tcp.{d.name}", "SRV", target, d.ttl, "srv")
+        self.add(
+            f"_autodiscover._tcp.{d.name}", "SRV", f"0 1 443 autodiscover.{d.name}.", d.ttl, "srv"
+        )
         host = self.d.host(ac.host)
         if host is not None:
-            self.addresses(f"autoconfig.{d.name}", host, d.ttl)
+            for name in clients.site_names(d.name, ac.well_known):
+                self.addresses(name, host, d.ttl)
 
     # -- hosts -----------------------------------------------------------------------------
     def hosts(self) -> None:

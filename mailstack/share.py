@@ -3,8 +3,8 @@
 The model (`mailstack.model`) is the only reader of the description; this module turns its
 validated, defaulted `Description` into plain data for one host: the domains whose mail it
 keeps and their accounts, their DKIM selectors with every default filled in, the MTA-STS
-policies it serves, the names of its
-certificate, the gateways allowed on its port 25, and, for a gateway (Proxmox Mail Gateway),
+policies and mail client set-ups it serves, the names of its certificate, the gateways
+allowed on its port 25, and, for a gateway (Proxmox Mail Gateway),
 what it relays and where to. Playbooks read it through the `mailstack_share` filter
 (ansible/filter_plugins/mailstack_share.py); roles take it as their input and never look at
 `mailstack_domains` themselves.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from mailstack import mtasts
+from mailstack import autoconfig, mtasts
 from mailstack.accounts import Accounts
 from mailstack.model import Description, Domain
 
@@ -29,6 +29,12 @@ def of(description: Description, host: str) -> dict[str, Any]:
     """The share of `host` (a name of the description's hosts)."""
     served = [d for d in description.domains if host in description.stores(d)]
     policies = [p for p in served_policies(description) if p["host"] == host]
+    setups = [
+        (d, d.autoconfig)
+        for d in description.domains
+        if d.autoconfig is not None and d.autoconfig.host == host
+    ]
+    names = {d.name: autoconfig.site_names(d.name, ac.well_known) for d, ac in setups}
     return {
         "host": host,
         "domains": [_domain(description, d) for d in served],
@@ -40,7 +46,13 @@ def of(description: Description, host: str) -> dict[str, Any]:
         "postmaster": f"postmaster@{served[0].name if served else host}",
         "inbound_clients": _inbound_clients(description, served),
         "mta_sts": policies,
-        "tls_names": [host, *(f"mta-sts.{p['domain']}" for p in policies)],
+        "autoconfig": {d.name: autoconfig.settings(d.name, ac) for d, ac in setups},
+        "autoconfig_names": names,
+        "tls_names": [
+            host,
+            *(f"mta-sts.{p['domain']}" for p in policies),
+            *(name for site in names.values() for name in site),
+        ],
         "gateway": _gateway(description, host),
     }
 

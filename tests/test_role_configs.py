@@ -110,23 +110,51 @@ def test_the_rate_limiter_defers_when_it_fails(
 
 
 def test_nginx_refuses_other_names_and_hides_its_version() -> None:
-    site = render(
-        "mta_sts",
-        "etc/nginx/sites-available/mailstack-mta-sts.conf.j2",
-        {"mta_sts__policies": [{"domain": "example.test", "policy": "p", "id": "1"}]},
-    )
-    servers = re.findall(r"^server \{\n(.*?)^\}", site, re.M | re.S)
-    assert len(servers) == 2
-    default, policy = servers
-    assert "listen 443 ssl default_server;" in default
-    assert "listen [::]:443 ssl default_server;" in default
-    assert "ssl_reject_handshake on;" in default
-    assert "return 444;" in default
-    assert "server_name mta-sts.example.test;" in policy
-    assert "default_server" not in policy
-    for server in servers:
-        assert "server_tokens off;" in server
-    assert not re.search(r"listen \S*\b80\b", site)
+    default = render("nginx", "etc/nginx/sites-available/mailstack-default.conf.j2", {})
+    (server,) = re.findall(r"^server \{\n(.*?)^\}", default, re.M | re.S)
+    assert "listen 443 ssl default_server;" in server
+    assert "listen [::]:443 ssl default_server;" in server
+    assert "ssl_reject_handshake on;" in server
+    assert "return 444;" in server
+    assert "server_tokens off;" in server
+    tls = render("nginx", "etc/nginx/mailstack/tls.conf.j2", {})
+    assert "server_tokens off;" in tls.splitlines()
+    listen = render("nginx", "etc/nginx/mailstack/listen.conf.j2", {})
+    assert not re.search(r"listen \S*\b80\b", default + listen)
+
+
+@pytest.mark.parametrize(
+    ("role", "template", "given", "names"),
+    [
+        (
+            "mta_sts",
+            "etc/nginx/sites-available/mailstack-mta-sts.conf.j2",
+            {"mta_sts__policies": [{"domain": "example.test", "policy": "p", "id": "1"}]},
+            "mta-sts.example.test",
+        ),
+        (
+            "autoconfig",
+            "etc/nginx/sites-available/mailstack-autoconfig.conf.j2",
+            {
+                "autoconfig__domains": {"example.test": {}},
+                "autoconfig__names": {"example.test": ["autoconfig.example.test", "example.test"]},
+            },
+            "autoconfig.example.test example.test",
+        ),
+    ],
+)
+def test_each_site_takes_the_shared_tls_settings_and_only_its_names(
+    role: str, template: str, given: dict[str, object], names: str
+) -> None:
+    """Every site listens where the nginx role says, with its TLS settings (so its version
+    hidden), never as the default server: other names meet the default site's refusal."""
+    site = render(role, template, given)
+    (server,) = re.findall(r"^server \{\n(.*?)^\}", site, re.M | re.S)
+    assert "include /etc/nginx/mailstack/listen.conf;" in server
+    assert "include /etc/nginx/mailstack/tls.conf;" in server
+    assert f"server_name {names};" in server
+    assert "default_server" not in site
+    assert not re.search(r"^\s*listen\b", site, re.M)
 
 
 def test_the_key_directories_are_roots() -> None:

@@ -1,4 +1,9 @@
-"""The audits of `mailstack check`, one module per subject, each `audit(ctx) -> findings`."""
+"""The audits of `mailstack check`, one module per subject, each `audit(ctx) -> findings`.
+
+To add one: write its module, and add one `(name, module.audit)` line to AUDITS (and its
+category to `report.CATEGORIES`, for its place in the report). Audits share facts through
+`mailstack.check.facts`, never by importing each other.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ from mailstack.check.audit import (
     drift,
     mtasts,
     mx,
+    nameservers,
     relay,
     spf,
+    tlsquality,
 )
 from mailstack.check.context import Context
 from mailstack.check.report import Finding
@@ -25,6 +32,7 @@ Audit = Callable[[Context], list[Finding]]
 # (name, audit), in the order the report shows their categories.
 AUDITS: tuple[tuple[str, Audit], ...] = (
     ("MX", mx.audit),
+    ("Name servers", nameservers.audit),
     ("SPF", spf.audit),
     ("DKIM", dkim.audit),
     ("DMARC", dmarc.audit),
@@ -32,7 +40,9 @@ AUDITS: tuple[tuple[str, Audit], ...] = (
     ("TLS-RPT", mtasts.audit_tlsrpt),
     ("DNSSEC", dnssec.audit),
     ("DANE and TLS", dane.audit),
+    ("TLS quality", tlsquality.audit),
     ("Client TLS", dane.audit_clients),
+    ("Client TLS quality", tlsquality.audit_clients),
     ("Client setup", clientsetup.audit),
     ("BIMI", bimi.audit),
     ("CAA", bimi.audit_caa),
