@@ -73,6 +73,7 @@ lint: $(STAMP) ## ruff, mypy, yamllint, ansible-lint (profile production)
 
 unit: $(STAMP) ## pytest; no test collected is a failure
 	@bash tests/setup-browser.sh
+	@bash tests/setup-nss.sh
 	@mkdir -p $(REPORTS)
 	pytest --junitxml=$(REPORTS)/pytest.xml
 
@@ -82,7 +83,8 @@ platform: ## podman, runc, debootstrap and the base image (root on Debian 12 on 
 molecule: $(STAMP) platform ## every Molecule scenario: converge, idempotence, verify
 	@bash molecule/platform/run-scenarios.sh
 
-# BENCH=dns (or cli, boot, lab, audit, mail; several: BENCH="dns lab") runs only those parts.
+# BENCH=dns (or cli, accounts, boot, smime, lab, audit, mail; several: BENCH="dns lab") runs
+# only those parts.
 bench: $(STAMP) platform ## benchmarks that print figures and ratios to their targets
 	python -m tests.bench.run $(BENCH)
 

@@ -16,6 +16,7 @@ from mailstack.inventory import Inventory, load
 from mailstack.plan import Plan, build
 from mailstack.problems import DescriptionError, Problem, Problems
 from mailstack.reports import command as report_command
+from mailstack.smime import command as smime_command
 
 
 class Output:
@@ -448,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
         "summarise DMARC aggregate and TLS-RPT reports from files, messages or a mailbox",
     )
     report_command.add_arguments(p)
+    smime_command.add_commands(commands)
     return parser
 
 

@@ -146,6 +146,28 @@ DOCS = {
     " domain leaves with an SRS envelope sender.",
     _D + "catch_all": "The address that receives the mail for every other name of the domain;"
     " then no name of it is refused.",
+    _D + "smime": "S/MIME certificates for the domain's mailboxes (docs/smime.md): issued by"
+    " mailstack's own CA for the domain, or brought by each user as a .p12 from another CA."
+    " Each mailbox's current certificate is published as an SMIMEA record (RFC 8162) under"
+    " `_smimecert.<domain>`. Not for a parked domain.",
+    _D + "smime.ca": "Who issues the certificates: `mailstack` (its CA for this domain, made"
+    " by the first `mailstack smime issue`) or `external` (each user's .p12 from a CA of"
+    " their choice, checked and brought in by `mailstack smime import`).",
+    _D + "smime.key": "The key of each certificate mailstack's CA issues, and of the CA"
+    " itself: `rsa-3072` (every client) or `ecdsa-p256` (smaller; not every client encrypts"
+    " to it). Only with `ca: mailstack`.",
+    _D + "smime.validity": "How long a certificate is valid, in days; 825 at most (CA/Browser"
+    " Forum S/MIME Baseline Requirements). Only with `ca: mailstack`.",
+    _D + "smime.ca_validity": "How long the CA's own certificate is valid, in days, counted"
+    " from its making. Only with `ca: mailstack`.",
+    _D + "smime.crl_days": "How long each CRL the CA signs is valid, in days: sign a new one"
+    " (`mailstack smime crl`) before it runs out. Only with `ca: mailstack`.",
+    _D + "smime.pki_name": "The name whose HTTP server serves the CA certificate and its CRL"
+    " (`http://<pki_name>/smime/<domain>/ca.crt` and `ca.crl`), written into every"
+    " certificate; its A/AAAA records point at `smime.host`. Unset: `pki.<domain>`. Only with"
+    " `ca: mailstack`.",
+    _D + "smime.host": "The host of group `mail` that serves the CA certificate and CRL. Unset:"
+    " the domain's first mail host that keeps its mail. Only with `ca: mailstack`.",
     _D + "backend": "The host of group `mail` that the gateways relay the domain's mail to:"
     " required when an MX is a gateway (group `pmg`), refused otherwise. It also serves the"
     " domain's MTA-STS policy, since PMG serves none.",

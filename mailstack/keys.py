@@ -5,6 +5,9 @@ Layout under `inventories/<env>/published/` (written by the roles, read here):
     dkim/<domain>/<selector>.pem     the selector's public key (SubjectPublicKeyInfo PEM)
     tls/<host>/current.pem           the public key (or certificate) the host serves now
     tls/<host>/next.pem              the key it will serve after the next rollover
+    smime/<domain>/mailboxes/<name>.pem  a mailbox's S/MIME certificate (mailstack smime)
+    smime/<domain>/ca.pem, ca.crt    the domain's S/MIME CA certificate (PEM, DER)
+    smime/<domain>/ca.crl            its CRL (DER)
 
 Private keys never leave the hosts; only these public files come back.
 """
@@ -40,6 +43,18 @@ class PublishedKeys:
 
     def tls(self, host: str, which: str) -> Path:
         return self.root / "tls" / host / f"{which}.pem"
+
+    def smime(self, domain: str, name: str) -> Path:
+        return self.root / "smime" / domain / "mailboxes" / f"{name}.pem"
+
+    def smime_ca(self, domain: str) -> Path:
+        return self.root / "smime" / domain / "ca.pem"
+
+    def smime_ca_der(self, domain: str) -> Path:
+        return self.root / "smime" / domain / "ca.crt"
+
+    def smime_crl(self, domain: str) -> Path:
+        return self.root / "smime" / domain / "ca.crl"
 
 
 def load_public_key(data: bytes) -> PublicKeyTypes:

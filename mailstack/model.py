@@ -48,6 +48,11 @@ SERVICES = {
     "pop3s": 995,
 }
 CAA_TAGS = ("issue", "issuewild", "iodef", "issuemail", "issuevmc")
+# S/MIME: who issues a domain's certificates, and the end-entity keys mailstack's CA makes.
+SMIME_CAS = ("mailstack", "external")
+SMIME_KEYS = ("rsa-3072", "ecdsa-p256")
+# The CA/Browser Forum S/MIME Baseline Requirements' longest validity (strict profiles).
+SMIME_MAX_DAYS = 825
 # A mailto: report URI (RFC 7489 section 6.2): a conservative dot-atom local part, a host
 # name, and a size limit such as `!10m`; matched whole (re.fullmatch), as every pattern here.
 _MAILTO = re.compile(
@@ -145,6 +150,26 @@ class Autoconfig:
 
 
 @dataclass(frozen=True)
+class Smime:
+    """S/MIME for the domain's mailboxes: mailstack's own CA for the domain issues their
+    certificates, or (`external`) each user brings the .p12 a CA gave them."""
+
+    ca: str = "mailstack"
+    key: str = "rsa-3072"
+    validity: int = 365
+    ca_validity: int = 3650
+    crl_days: int = 30
+    # The name that serves the CA certificate and its CRL over HTTP (mailstack's CA only).
+    pki_name: str | None = None
+    # The mail host that serves them.
+    host: str | None = None
+
+    @property
+    def own_ca(self) -> bool:
+        return self.ca == "mailstack"
+
+
+@dataclass(frozen=True)
 class Domain:
     name: str
     zone: str
@@ -164,6 +189,7 @@ class Domain:
     accounts: accounts.Accounts = field(default_factory=accounts.Accounts)
     # Behind gateways: the mail host (group `mail`) the gateways relay the domain's mail to.
     backend: str | None = None
+    smime: Smime | None = None
 
     @property
     def sts_patterns(self) -> tuple[str, ...]:
@@ -205,6 +231,14 @@ class Description:
         if domain.mta_sts is None:
             return None
         name = domain.mta_sts.host or next(iter(self.stores(domain)), None)
+        return name if name is not None and self.host(name) is not None else None
+
+    def pki_host(self, domain: Domain) -> str | None:
+        """The mail host that serves the domain's S/MIME CA certificate and CRL over HTTP: the
+        one its `smime.host` names, else its first mail host that keeps its mail."""
+        if domain.smime is None or not domain.smime.own_ca:
+            return None
+        name = domain.smime.host or next(iter(self.stores(domain)), None)
         return name if name is not None and self.host(name) is not None else None
 
 
@@ -299,6 +333,7 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
     )
     mail_accounts = accounts.read(r, problems)
     backend = r.name("backend", host=True)
+    smime = _smime(r.raw("smime"), r.at("smime"), name, problems) if r.has("smime") else None
     r.done()
     if name is None or zone is None:
         return None
@@ -313,6 +348,7 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
             "autoconfig",
             "mailboxes",
             "backend",
+            "smime",
         ):
             if r.has(key):
                 problems.error(r.at(key), "a parked domain sends and receives no mail: remove it")
@@ -348,6 +384,7 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
         autoconfig=autoconfig,
         accounts=mail_accounts,
         backend=backend,
+        smime=None if parked else smime,
     )
 
 
@@ -623,6 +660,30 @@ def _autoconfig(data: object, path: str, problems: Problems) -> Autoconfig | Non
     return Autoconfig(host, tuple(services), well_known) if host else None
 
 
+def _smime(data: object, path: str, domain: str | None, problems: Problems) -> Smime:
+    r = Reader(data, path, problems)
+    ca = r.text("ca", "mailstack", choices=SMIME_CAS) or "mailstack"
+    key = r.text("key", "rsa-3072", choices=SMIME_KEYS) or "rsa-3072"
+    validity = r.integer("validity", 365, low=1, high=SMIME_MAX_DAYS)
+    ca_validity = r.integer("ca_validity", 3650, low=SMIME_MAX_DAYS, high=9125)
+    crl_days = r.integer("crl_days", 30, low=1, high=365)
+    pki_name = r.name("pki_name", host=True)
+    host = r.name("host", host=True)
+    r.done()
+    if ca != "mailstack":
+        for own in ("key", "validity", "ca_validity", "crl_days", "pki_name", "host"):
+            if r.has(own):
+                problems.error(
+                    r.at(own),
+                    f"is only for ca: mailstack (with ca: {ca}, each user brings the .p12"
+                    " their CA issued)",
+                )
+        return Smime(ca)
+    if pki_name is None and domain is not None:
+        pki_name = f"pki.{domain}"
+    return Smime(ca, key, validity, ca_validity, crl_days, pki_name, host)
+
+
 def _cross_checks(description: Description, problems: Problems) -> None:
     """Checks across domains and hosts."""
     names = {h.name for h in description.hosts if not h.gateway}
@@ -645,6 +706,7 @@ def _cross_checks(description: Description, problems: Problems) -> None:
         for key, target in (
             ("mta_sts.host", domain.mta_sts.host if domain.mta_sts else None),
             ("autoconfig.host", domain.autoconfig.host if domain.autoconfig else None),
+            ("smime.host", domain.smime.host if domain.smime else None),
         ):
             if target is not None and target not in names:
                 problems.error(f"{domain.path}.{key}", f"{target} is not a host of the mail group")

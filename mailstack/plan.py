@@ -18,6 +18,7 @@ from mailstack.keys import KeyError_, PublishedKeys, dkim_value, tlsa_311
 from mailstack.model import SERVICES, SPF_ALL, Description, Domain, Host
 from mailstack.problems import Problems
 from mailstack.records import Record, in_zone, zone_of
+from mailstack.smime import smimea
 
 
 @dataclass
@@ -106,6 +107,7 @@ class _Builder:
         for tag, value in d.caa:
             self.add(d.name, "CAA", f'0 {tag} "{value}"', d.ttl, f"{tag}:{value}")
         self.autoconfig(d)
+        self.smime(d)
 
     def spf(self, d: Domain) -> None:
         if d.spf is None:
@@ -200,6 +202,28 @@ class _Builder:
         if host is not None:
             for name in clients.site_names(d.name, ac.well_known):
                 self.addresses(name, host, d.ttl)
+
+    def smime(self, d: Domain) -> None:
+        """An SMIMEA record for each mailbox's published certificate, and the addresses of
+        the name that serves the domain's CA certificate and CRL."""
+        if d.smime is None:
+            return
+        for i, mailbox in enumerate(d.accounts.mailboxes):
+            path = self.keys.smime(d.name, mailbox.name)
+            if not path.exists():
+                continue
+            address = f"{mailbox.name}@{d.name}"
+            found = smimea.published(path, address)
+            at = f"{d.path}.mailboxes[{i}]"
+            if found.problem is not None:
+                self.problems.warning(at, f"{path}: {found.problem}: no SMIMEA record")
+                continue
+            self.add(smimea.owner(address), "SMIMEA", found.rdata, d.ttl, "smimea")
+        host_name = self.d.pki_host(d)
+        host = self.d.host(host_name) if host_name else None
+        name = d.smime.pki_name
+        if host is not None and name is not None and self.d.host(name) is None:
+            self.addresses(name, host, d.ttl)
 
     # -- hosts -----------------------------------------------------------------------------
     def hosts(self) -> None:

@@ -24,6 +24,15 @@ from mailstack.records import TYPES, Record, in_zone
 
 COMPONENT_TYPE = "mailstack:dns:MailDns"
 MIN_TTL = 60
+# The record types of mailstack that OVH's API takes (its zone.NamedResolutionFieldTypeEnum
+# has no SMIMEA): the others are served only where the zone file is (mailstack dns zone).
+OVH_TYPES = tuple(t for t in TYPES if t != "SMIMEA")
+
+
+def at_ovh(records: Sequence[Record]) -> tuple[list[Record], list[Record]]:
+    """(the records OVH can publish, those of a type its API lacks)."""
+    ok = [r for r in records if r.rtype in OVH_TYPES]
+    return ok, [r for r in records if r.rtype not in OVH_TYPES]
 
 
 @dataclass(frozen=True)
@@ -68,9 +77,9 @@ def validate(args: MailDnsArgs) -> None:
                 f"{what}: ttl {record.ttl} is under {MIN_TTL}; OVH would raise it silently"
                 " and show a diff on every run"
             )
-        if record.rtype not in TYPES:
+        if record.rtype not in OVH_TYPES:
             raise ValueError(
-                f"{what}: field type {record.rtype!r} is not one of {', '.join(TYPES)}"
+                f"{what}: field type {record.rtype!r} is not one of {', '.join(OVH_TYPES)}"
                 " (OVH's own SPF/DKIM/DMARC types cannot be updated in place: use TXT)"
             )
 

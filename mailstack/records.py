@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 # Record types mailstack builds. OVH's own SPF/DKIM/DMARC types are never used: they cannot
 # be updated in place; those records are plain TXT.
-TYPES = ("A", "AAAA", "MX", "TXT", "TLSA", "CAA", "SRV", "CNAME")
+TYPES = ("A", "AAAA", "MX", "TXT", "TLSA", "CAA", "SRV", "CNAME", "SMIMEA")
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -19,7 +19,7 @@ import pulumi
 from mailstack.inventory import load
 from mailstack.plan import build
 from mailstack.problems import DescriptionError
-from mailstack.pulumi_dns import MailDns, MailDnsArgs
+from mailstack.pulumi_dns import MailDns, MailDnsArgs, at_ovh
 from mailstack.records import Record
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -56,7 +56,14 @@ def main() -> None:
     for record in plan.records:
         by_zone[record.zone].append(record)
     counts: dict[str, int] = {}
-    for zone, records in by_zone.items():
+    for zone, planned in by_zone.items():
+        records, elsewhere = at_ovh(planned)
+        if elsewhere:
+            pulumi.log.warn(
+                f"{zone}: {len(elsewhere)} {elsewhere[0].rtype} record(s) not published: OVH's"
+                " API has no such record type; serve them from the zone file"
+                " (mailstack dns zone, docs/smime.md#smimea-at-ovh)"
+            )
         MailDns(
             f"mail-dns-{zone}",
             MailDnsArgs(zone=zone, records=records, dnssec=zone in plan.dnssec),

@@ -95,15 +95,22 @@ def make_inventory(tmp_path: Path) -> MakeInventory:
         host_vars: dict[str, dict[str, Any]] | None = None,
         name: str = "inv",
     ) -> Path:
-        root = tmp_path / name
-        (root / "group_vars" / "all").mkdir(parents=True)
-        if host_vars is None:
-            host_vars = hosts("mx1.example.test")
-        inventory = {"all": {"children": {"mail": {"hosts": host_vars}}}}
-        (root / "hosts.yml").write_text(yaml.safe_dump(inventory))
-        (root / "group_vars" / "all" / "mailstack.yml").write_text(
-            yaml.safe_dump({"mailstack_domains": domains})
-        )
-        return root
+        return write_inventory(tmp_path / name, domains, host_vars)
 
     return make
+
+
+def write_inventory(
+    root: Path, domains: Any, host_vars: dict[str, dict[str, Any]] | None = None
+) -> Path:
+    """hosts.yml (the mail group: `host_vars`, by default mx1.example.test) and
+    group_vars/all/mailstack.yml (`domains`) at `root`."""
+    (root / "group_vars" / "all").mkdir(parents=True)
+    if host_vars is None:
+        host_vars = hosts("mx1.example.test")
+    inventory = {"all": {"children": {"mail": {"hosts": host_vars}}}}
+    (root / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (root / "group_vars" / "all" / "mailstack.yml").write_text(
+        yaml.safe_dump({"mailstack_domains": domains})
+    )
+    return root

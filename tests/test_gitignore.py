@@ -1,4 +1,5 @@
-"""What .gitignore keeps out of commits: Pulumi stack settings and vault password files."""
+"""What .gitignore keeps out of commits: Pulumi stack settings, vault password files and the
+S/MIME CA stores."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def ignored(path: str) -> bool:
         ".vault-pass",
         ".vault_pass.txt",
         "inventories/prod/.mailstack-vault",
+        "inventories/prod.smime/example.org/ca-key.pem",
+        "inventories/lab.smime/example.test/keys/1f.pem",
     ],
 )
 def test_secrets_are_ignored(path: str) -> None:
@@ -45,6 +48,7 @@ def test_secrets_are_ignored(path: str) -> None:
         "pulumi/Pulumi.example.yaml",
         "inventories/lab/vault-password",
         "molecule/mail/vault-password",
+        "inventories/prod/published/smime/example.org/mailboxes/alice.pem",
     ],
 )
 def test_committed_files_are_not_ignored(path: str) -> None:

@@ -77,6 +77,12 @@ FULL: list[dict[str, Any]] = [
         ],
         "aliases": [{"name": "postmaster", "to": ["dmarc@example.test"]}],
         "catch_all": "dmarc@example.test",
+        "smime": {
+            "ca": "mailstack",
+            "key": "ecdsa-p256",
+            "pki_name": "pki.example.test",
+            "host": "mx1.example.test",
+        },
     }
 ]
 # Where a `:` belongs to the value's own syntax: https:// URLs, CAA parameters such as

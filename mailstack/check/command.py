@@ -59,6 +59,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="probe the inventory's own MX hosts for open relaying (needs -i)",
     )
+    from mailstack.smime.command import address_argument  # noqa: PLC0415
+
+    p.add_argument(
+        "--smime",
+        action="append",
+        default=[],
+        type=address_argument,
+        metavar="ADDRESS",
+        help="check the address's SMIMEA record: DNSSEC, the certificate, its expiry (repeat)",
+    )
+    p.add_argument(
+        "--smime-cert",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a certificate (PEM) that the SMIMEA record of its address must match (repeat)",
+    )
     options.add_timeout(
         p,
         5.0,
@@ -153,6 +170,8 @@ def cmd_check(args: argparse.Namespace) -> int:  # noqa: PLR0911 (each stop exit
         cafile=args.ca_file,
         relay_test=args.relay_test,
         timeout=args.timeout,
+        smime=tuple(args.smime),
+        smime_certs=tuple(args.smime_cert),
     )
     ctx = Context(domain, resolver, anchors, settings)
     if args.inventory:

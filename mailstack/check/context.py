@@ -49,6 +49,10 @@ class Options:
     relay_test: bool = False
     timeout: float = 5.0
     nameserver_port: int = 53  # where the domain's name servers are asked (tests change it)
+    # Addresses whose S/MIME certificate is checked (--smime), and certificates (PEM files)
+    # that their SMIMEA records must match (--smime-cert).
+    smime: tuple[str, ...] = ()
+    smime_certs: tuple[str, ...] = ()
 
 
 class _Memo:

@@ -2,9 +2,11 @@
 client container and runs it there). Each command prints one JSON object.
 
     probe.py submit HOST PORT USER TO SUBJECT       send with AUTH on 587 (STARTTLS) or 465
+    probe.py submit-stdin HOST PORT USER TO         the same, the message read from stdin
     probe.py relay HOST FROM TO SUBJECT [gtube]     send on port 25 as a stranger
     probe.py read HOST USER SUBJECT                 wait for a message over IMAPS; its
                                                     Authentication-Results
+    probe.py fetch HOST USER SUBJECT                the same wait; the whole message, base64
     probe.py https URL                              fetch over HTTPS, certificate checked
     probe.py tamper NAME ADDRESS                    serve Knot's answers with NAME's A record
                                                     replaced by ADDRESS on 127.0.0.1:5300
@@ -20,6 +22,7 @@ library only), which e2e.py copies beside this file.
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import json
 import smtplib
@@ -55,6 +58,14 @@ def message(sender: str, to: str, subject: str, body: str = "A message of the la
 
 
 def submit(host: str, port: str, user: str, to: str, subject: str) -> None:
+    send(host, port, user, to, message(user, to, subject))
+
+
+def submit_stdin(host: str, port: str, user: str, to: str) -> None:
+    send(host, port, user, to, sys.stdin.buffer.read())
+
+
+def send(host: str, port: str, user: str, to: str, data: bytes) -> None:
     password = json.loads(ACCOUNTS.read_text())[user]
     tls = ssl.create_default_context()
     started = time.monotonic()
@@ -66,7 +77,7 @@ def submit(host: str, port: str, user: str, to: str, subject: str) -> None:
             smtp.starttls(context=tls)
         with smtp:
             smtp.login(user, password)
-            refused = smtp.sendmail(user, [to], message(user, to, subject))
+            refused = smtp.sendmail(user, [to], data)
         say(ok=not refused, reply=str(refused or "250 queued"), seconds=time.monotonic() - started)
     except (smtplib.SMTPException, OSError) as exc:
         say(ok=False, reply=f"{type(exc).__name__}: {exc}")
@@ -91,7 +102,11 @@ def relay(host: str, sender: str, to: str, subject: str, kind: str = "") -> None
         say(code=0, reply=f"{type(exc).__name__}: {exc}")
 
 
-def read(host: str, user: str, subject: str, timeout: float = 120) -> None:
+def wait(
+    host: str, user: str, subject: str, part: str, timeout: float = 120
+) -> tuple[str, bytes] | None:
+    """The folder and the `part` (an IMAP FETCH item) of the message with `subject`, once it
+    is there; None after `timeout` seconds."""
     password = json.loads(ACCOUNTS.read_text())[user]
     deadline = time.monotonic() + timeout
     while True:
@@ -103,19 +118,32 @@ def read(host: str, user: str, subject: str, timeout: float = 120) -> None:
                 _, found = imap.search(None, "SUBJECT", f'"{subject}"')
                 if found[0]:
                     number = found[0].split()[-1]
-                    _, parts = imap.fetch(number, "(BODY.PEEK[HEADER])")
-                    raw = parts[0][1] if isinstance(parts[0], tuple) else b""
-                    headers = message_from_bytes(raw)
-                    say(
-                        found=True,
-                        folder=folder,
-                        authentication_results=headers.get_all("Authentication-Results", []),
-                    )
-                    return
+                    _, parts = imap.fetch(number, f"({part})")
+                    return folder, parts[0][1] if isinstance(parts[0], tuple) else b""
         if time.monotonic() > deadline:
-            say(found=False)
-            return
+            return None
         time.sleep(2)
+
+
+def read(host: str, user: str, subject: str) -> None:
+    got = wait(host, user, subject, "BODY.PEEK[HEADER]")
+    if got is None:
+        say(found=False)
+        return
+    headers = message_from_bytes(got[1])
+    say(
+        found=True,
+        folder=got[0],
+        authentication_results=headers.get_all("Authentication-Results", []),
+    )
+
+
+def fetch(host: str, user: str, subject: str) -> None:
+    got = wait(host, user, subject, "BODY.PEEK[]")
+    if got is None:
+        say(found=False)
+        return
+    say(found=True, folder=got[0], message=base64.b64encode(got[1]).decode())
 
 
 def https(url: str) -> None:
@@ -272,6 +300,8 @@ def main() -> None:
     command, *args = sys.argv[1:]
     commands: dict[str, Callable[..., None]] = {
         "submit": submit,
+        "submit-stdin": submit_stdin,
+        "fetch": fetch,
         "relay": relay,
         "read": read,
         "https": https,

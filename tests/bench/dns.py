@@ -98,12 +98,13 @@ class Run:
     counts: dict[str, int]
 
 
-def child(*args: str) -> Run:
-    """One run of tests/bench/pulumi_child.py in a fresh process: its wall time and peak RSS."""
+def child(*args: str, module: str = "tests.bench.pulumi_child") -> Run:
+    """One run of `module` (tests/bench/pulumi_child.py by default) in a fresh process: its
+    wall time and peak RSS, and the counts it prints as its last line (JSON)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.bench.pulumi_child", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -116,7 +117,7 @@ def child(*args: str) -> Run:
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
-            raise RuntimeError(f"pulumi_child {args[0]} failed: {err.read().decode()[-2000:]}")
+            raise RuntimeError(f"{module} {args[0]} failed: {err.read().decode()[-2000:]}")
         counts = json.loads(out.read().decode().strip().splitlines()[-1])
     cpu = usage.ru_utime + usage.ru_stime
     return Run(seconds, cpu, usage.ru_maxrss / 1024, counts)  # ru_maxrss is in KiB on Linux

@@ -6,7 +6,8 @@ line ends with the date and the machine-speed loop of its run (tests/bench/speed
 figures of different hours and machines are read. Benchmarks print; they never pass or fail on
 a time, so a busy machine cannot make them flake.
 
-    python -m tests.bench.run [PART ...]    PART: cli, boot, dns, lab, audit, mail (default: all)
+    python -m tests.bench.run [PART ...]    PART: cli, accounts, boot, dns, smime, lab, audit,
+                                            mail (default: all)
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.bench import accounts, dns, mail
+from tests.bench import accounts, dns, mail, smime
 from tests.bench.speed import loop_seconds, multiple, stamp
 
 IMAGE = os.environ.get("MAILSTACK_IMAGE", "localhost/mailstack-debian:bookworm")
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 LAB_TIMES = ROOT / ".cache" / "reports" / "lab-times.txt"
-PARTS = ("cli", "accounts", "boot", "dns", "lab", "audit", "mail")
+PARTS = ("cli", "accounts", "boot", "dns", "smime", "lab", "audit", "mail")
 LAB_PUBLISHED = ROOT / "inventories" / "lab" / "published" / "lab"
 
 
@@ -137,10 +138,14 @@ def main(argv: list[str]) -> int:
             report(f"  {name}", times, loop)
     if "boot" in parts:
         report("container boot to systemd up (base image)", timed(container_boot, 3), loop)
-    if "dns" in parts:
-        dns.main(loop)
-    if "lab" in parts:
-        lab_converges()
+    # The parts that only print figures, in their order.
+    printing: dict[str, Callable[[float], object]] = {
+        "dns": dns.main,
+        "smime": smime.main,
+        "lab": lambda _: lab_converges(),
+    }
+    for name in (p for p in PARTS if p in printing and p in parts):
+        printing[name](loop)
     if not lab_is_up() and {"audit", "mail"} & set(parts):
         print(
             "mailstack check of a lab domain and mail through the lab: skipped, the lab is"

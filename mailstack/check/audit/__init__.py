@@ -21,6 +21,7 @@ from mailstack.check.audit import (
     mx,
     nameservers,
     relay,
+    smime,
     spf,
     tlsquality,
 )
@@ -48,4 +49,5 @@ AUDITS: tuple[tuple[str, Audit], ...] = (
     ("CAA", bimi.audit_caa),
     ("Relay", relay.audit),
     ("Drift", drift.audit),
+    ("S/MIME", smime.audit),
 )
