@@ -77,7 +77,7 @@ def _host(text: str | None, where: str) -> str:
     return value
 
 
-def _safe_xml(body: bytes, what: str) -> ET.Element:
+def safe_xml(body: bytes, what: str) -> ET.Element:
     """Parse UTF-8 XML in which no DTD (hence no entity declaration) can appear."""
     try:
         text = body.decode("utf-8-sig")
@@ -177,7 +177,7 @@ def parse_autoconfig(body: bytes, address: str | None = None) -> list[Server]:
     `address`, when given, replaces %EMAILADDRESS%, %EMAILLOCALPART% and %EMAILDOMAIN% in
     host and user names. Servers of type `exchange` are checked and left out.
     """
-    root = _safe_xml(body, "autoconfig document")
+    root = safe_xml(body, "autoconfig document")
     if root.tag != "clientConfig":
         raise ParseError(f"the root element is {root.tag}, not clientConfig")
     if root.get("version") != "1.1":
@@ -304,7 +304,7 @@ def parse_autodiscover(body: bytes) -> list[Server]:
     An Error answer, a redirect and a Protocol of another type (EXCH, WEB...) are named;
     only the last is left out without an error.
     """
-    root = _safe_xml(body, "autodiscover answer")
+    root = safe_xml(body, "autodiscover answer")
     if root.tag != f"{{{NS_RESPONSE}}}Autodiscover":
         raise ParseError(f"the root element is {root.tag}, not Autodiscover of {NS_RESPONSE}")
     responses = root.findall(f"{{{NS_OUTLOOK}}}Response")

@@ -10,7 +10,7 @@ import os
 import secrets
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dns.name
@@ -116,8 +116,12 @@ class PolicyHandler(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def https_server(pki: Pki, address: str) -> Iterator[None]:
-    server = http.server.ThreadingHTTPServer((address, 443), PolicyHandler)
+def https_server(
+    pki: Pki,
+    address: str,
+    handler: Callable[..., http.server.BaseHTTPRequestHandler] = PolicyHandler,
+) -> Iterator[None]:
+    server = http.server.ThreadingHTTPServer((address, 443), handler)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(pki.chain_pem, pki.leaf_key)
     server.socket = tls.wrap_socket(server.socket, server_side=True)

@@ -40,8 +40,14 @@ from mailstack.keys import tlsa_311
 
 HOST = "127.0.0.1"
 NAME = "mx.example.test"
-# More names of the test certificates, for the audits' HTTPS tests (tests/test_check_servers.py).
-OTHER_NAMES = ("mta-sts.example.test",)
+# More names of the test certificates, for the audits' HTTPS tests (tests/test_check_servers.py,
+# tests/test_check_clientsetup.py).
+OTHER_NAMES = (
+    "mta-sts.example.test",
+    "autoconfig.example.test",
+    "autodiscover.example.test",
+    "example.test",
+)
 TIMEOUT = 3.0
 EXPECTED_VERSION = "TLSv1.3" if ssl.HAS_TLSv1_3 else "TLSv1.2"
 

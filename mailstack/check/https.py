@@ -47,8 +47,9 @@ class _Connection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def fetch(ctx: Context, url: str) -> Fetched:
-    """GET `url` (https only, no redirects followed: RFC 8461 forbids them for policies)."""
+def fetch(ctx: Context, url: str, xml: bytes | None = None) -> Fetched:
+    """GET `url` (https only, no redirects followed: RFC 8461 forbids them for policies);
+    with `xml`, POST it as text/xml instead (Outlook's autodiscover request)."""
     parts = urlsplit(url)
     host = parts.hostname
     if parts.scheme != "https" or not host:
@@ -64,8 +65,11 @@ def fetch(ctx: Context, url: str) -> Fetched:
     seconds = ctx.budget()
     connection = _Connection(found[0], host, context, seconds)
     try:
+        headers = {"User-Agent": "mailstack-check"}
+        if xml is not None:
+            headers["Content-Type"] = "text/xml; charset=utf-8"
         with deadline(lambda: connection.sock, seconds):
-            connection.request("GET", path, headers={"User-Agent": "mailstack-check"})
+            connection.request("GET" if xml is None else "POST", path, body=xml, headers=headers)
             response = connection.getresponse()
             body = response.read(MAX_BODY + 1)
     except ssl.SSLCertVerificationError as error:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from mailstack.check.audit import (
     bimi,
+    clientsetup,
     dane,
     dkim,
     dmarc,
@@ -43,6 +44,7 @@ AUDITS: tuple[tuple[str, Audit], ...] = (
     ("TLS quality", tlsquality.audit),
     ("Client TLS", dane.audit_clients),
     ("Client TLS quality", tlsquality.audit_clients),
+    ("Client setup", clientsetup.audit),
     ("BIMI", bimi.audit),
     ("CAA", bimi.audit_caa),
     ("Relay", relay.audit),

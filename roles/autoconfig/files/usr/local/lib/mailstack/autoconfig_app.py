@@ -56,6 +56,7 @@ READ_TIMEOUT = 10.0  # seconds of silence before a connection is dropped
 MAX_ADDRESS = 254  # octets of an address (RFC 5321's path limit less the angle brackets)
 MAX_LOCAL_PART = 64
 MAX_QUERY_FIELDS = 8
+DISCARD = 1024 * 1024  # octets of a refused body read and dropped before closing
 
 # An address as clients type it: a dot-atom local part (RFC 5322 atext) and a host name.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -470,8 +471,9 @@ def mobileconfig(
 class AppServer(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: str, settings: Settings) -> None:
+    def __init__(self, path: str, settings: Settings, timeout: float = READ_TIMEOUT) -> None:
         self.settings = settings
+        self.read_timeout = timeout
         super().__init__(path, Handler)
 
 
@@ -481,7 +483,10 @@ class Handler(BaseHTTPRequestHandler):
     server: AppServer
     server_version = "mailstack-autoconfig"
     sys_version = ""
-    timeout = READ_TIMEOUT
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.read_timeout)  # for every read and write
 
     def do_GET(self) -> None:
         self._send(self._get(), body=True)
@@ -490,8 +495,22 @@ class Handler(BaseHTTPRequestHandler):
         self._send(self._get(), body=False)
 
     def do_POST(self) -> None:
-        reply = self._bounded() or answer_post(self.server.settings, self.path, self._body())
-        self._send(reply, body=True)
+        refusal = self._bounded()
+        if refusal is None:
+            self._send(answer_post(self.server.settings, self.path, self._body()), body=True)
+            return
+        self._send(refusal, body=True)
+        if refusal.status == 413:
+            self._discard()
+
+    def _discard(self) -> None:
+        """Read and drop what the client still sends of a refused body (up to DISCARD octets,
+        within the read timeout), so that it can read the 413 instead of a broken pipe."""
+        left = min(int(self.headers["Content-Length"]), DISCARD)
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            while left > 0 and (chunk := self.rfile.read1(min(left, 65536))):
+                left -= len(chunk)
 
     def _get(self) -> Reply:
         return self._bounded() or answer_get(
@@ -554,12 +573,12 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def serve(settings: Settings, path: Path) -> int:
+def serve(settings: Settings, path: Path, timeout: float = READ_TIMEOUT) -> int:
     """Serve until SIGTERM or SIGINT; the socket is mode 0660 and removed on exit."""
     _remove_stale(path)
     old = os.umask(0o117)
     try:
-        server = AppServer(str(path), settings)
+        server = AppServer(str(path), settings, timeout)
     finally:
         os.umask(old)
     path.chmod(0o660)
@@ -587,14 +606,22 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--socket", type=Path, help="serve HTTP on this Unix socket")
     mode.add_argument("--check", action="store_true", help="validate the settings and exit")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=READ_TIMEOUT,
+        help=f"seconds a client may stay silent while sending a request (default {READ_TIMEOUT:g})",
+    )
     args = parser.parse_args(argv)
+    if not 0 < args.timeout <= 300:
+        parser.error("--timeout must be more than 0 and at most 300 seconds")
     try:
         settings = load(args.settings)
         if args.check:
             print("\n".join(_summary(settings)))
             print(f"{args.settings}: valid, {len(settings.domains)} domain(s)")
             return 0
-        return serve(settings, args.socket)
+        return serve(settings, args.socket, args.timeout)
     except SettingsError as error:
         print(f"autoconfig_app: {error}", file=sys.stderr)
         return 1
