@@ -15,7 +15,7 @@ from tests.dnsserver import ZoneServer
 def test_validate_the_lab(lab: str) -> None:
     result = mailstack("spec", "validate", "-i", lab)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{lab}: valid: 3 domain(s), 2 host(s), 2 zone(s)")
+    assert result.stdout.startswith(f"{lab}: valid: 3 domain(s), 3 host(s), 2 zone(s)")
 
 
 def test_validate_lists_every_error_with_its_path(make_inventory: MakeInventory) -> None:
@@ -124,7 +124,7 @@ def test_verify_against_the_zones_own_server(lab: str) -> None:
 
     good = verify_against(zone_text)
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "example.test: all 22 record sets served as planned by 127.0.0.1" in good.stdout
+    assert "example.test: all 30 record sets served as planned by 127.0.0.1" in good.stdout
 
     # The refresh that OVH failed silently: one record never made it to the server.
     broken = "\n".join(
@@ -134,4 +134,4 @@ def test_verify_against_the_zones_own_server(lab: str) -> None:
     assert bad.returncode == 1
     assert "_dmarc.example.test TXT" in bad.stdout
     assert bad.stdout.splitlines()[0].startswith("missing")
-    assert "1 of 22 record sets missing or different" in bad.stdout
+    assert "1 of 30 record sets missing or different" in bad.stdout
