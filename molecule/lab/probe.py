@@ -2,9 +2,17 @@
 client container and runs it there). Each command prints one JSON object.
 
     probe.py submit HOST PORT USER TO SUBJECT       send with AUTH on 587 (STARTTLS) or 465
-    probe.py relay HOST FROM TO SUBJECT [gtube]     send on port 25 as a stranger
+    probe.py submit-many HOST PORT USER TO SUBJECT...
+                                                    send a message of each subject, in one
+                                                    session
+    probe.py relay HOST FROM TO SUBJECT [gtube|rcpt]
+                                                    send on port 25 as a stranger (rcpt: stop
+                                                    after RCPT, send nothing)
     probe.py read HOST USER SUBJECT                 wait for a message over IMAPS; its
                                                     Authentication-Results
+    probe.py count HOST USER PREFIX N [SECONDS]     wait (120 s) until N messages whose subject
+                                                    holds PREFIX are in INBOX and Junk; how many
+                                                    of each subject there are
     probe.py https URL                              fetch over HTTPS, certificate checked
     probe.py tamper NAME ADDRESS                    serve Knot's answers with NAME's A record
                                                     replaced by ADDRESS on 127.0.0.1:5300
@@ -63,6 +71,23 @@ def submit(host: str, port: str, user: str, to: str, subject: str) -> None:
         say(ok=False, reply=f"{type(exc).__name__}: {exc}")
 
 
+def submit_many(host: str, port: str, user: str, to: str, *subjects: str) -> None:
+    """A message of each subject, in one authenticated session on 587 (STARTTLS)."""
+    password = json.loads(ACCOUNTS.read_text())[user]
+    tls = ssl.create_default_context()
+    sent = []
+    try:
+        with smtplib.SMTP(host, int(port), timeout=30) as smtp:
+            smtp.starttls(context=tls)
+            smtp.login(user, password)
+            for subject in subjects:
+                if not smtp.sendmail(user, [to], message(user, to, subject)):
+                    sent.append(subject)
+        say(ok=len(sent) == len(subjects), sent=sent)
+    except (smtplib.SMTPException, OSError) as exc:
+        say(ok=False, sent=sent, reply=f"{type(exc).__name__}: {exc}")
+
+
 def relay(host: str, sender: str, to: str, subject: str, kind: str = "") -> None:
     """Port 25 from a host with no rights: no AUTH, not in any trusted network."""
     body = GTUBE if kind == "gtube" else "A message from outside."
@@ -75,7 +100,9 @@ def relay(host: str, sender: str, to: str, subject: str, kind: str = "") -> None
             code, reply = smtp.mail(sender)
             if code == 250:
                 code, reply = smtp.rcpt(to)
-            if code in (250, 251):
+            if code in (250, 251) and kind == "rcpt":
+                smtp.rset()
+            elif code in (250, 251):
                 code, reply = smtp.data(data)
         say(code=code, reply=reply.decode(errors="replace"))
     except (smtplib.SMTPException, OSError) as exc:
@@ -105,6 +132,31 @@ def read(host: str, user: str, subject: str, timeout: float = 120) -> None:
                     return
         if time.monotonic() > deadline:
             say(found=False)
+            return
+        time.sleep(2)
+
+
+def count(host: str, user: str, prefix: str, expected: str, seconds: str = "120") -> None:
+    """Every message whose subject holds `prefix`, in INBOX and Junk, counted by subject, once
+    there are `expected` of them or the time is over."""
+    password = json.loads(ACCOUNTS.read_text())[user]
+    deadline = time.monotonic() + float(seconds)
+    while True:
+        subjects: dict[str, int] = {}
+        with imaplib.IMAP4_SSL(host, 993, ssl_context=ssl.create_default_context()) as imap:
+            imap.login(user, password)
+            for folder in ("INBOX", "Junk"):
+                if imap.select(folder, readonly=True)[0] != "OK":
+                    continue
+                _, found = imap.search(None, "SUBJECT", f'"{prefix}"')
+                for number in found[0].split():
+                    _, parts = imap.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+                    raw = parts[0][1] if isinstance(parts[0], tuple) else b""
+                    subject = str(message_from_bytes(raw).get("Subject", ""))
+                    subjects[subject] = subjects.get(subject, 0) + 1
+        total = sum(subjects.values())
+        if total >= int(expected) or time.monotonic() > deadline:
+            say(total=total, subjects=subjects)
             return
         time.sleep(2)
 
@@ -155,8 +207,10 @@ def main() -> None:
     command, *args = sys.argv[1:]
     commands: dict[str, Callable[..., None]] = {
         "submit": submit,
+        "submit-many": submit_many,
         "relay": relay,
         "read": read,
+        "count": count,
         "https": https,
         "tamper": tamper,
     }
