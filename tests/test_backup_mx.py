@@ -105,8 +105,7 @@ def test_a_host_is_primary_for_one_domain_and_backup_for_another() -> None:
         (
             [PRIMARY, {**BACKUP, "queue_lifetime": "5 days"}],
             (),
-            "mailstack_domains[0].mx[1].queue_lifetime: '5 days' is not a duration from 1h to"
-            " 30d",
+            "mailstack_domains[0].mx[1].queue_lifetime: '5 days' is not a duration from 1h to 30d",
         ),
         (
             [PRIMARY, {**BACKUP, "queue_lifetime": "31d"}],

@@ -109,27 +109,37 @@ def relay(host: str, sender: str, to: str, subject: str, kind: str = "") -> None
         say(code=0, reply=f"{type(exc).__name__}: {exc}")
 
 
-def read(host: str, user: str, subject: str, timeout: float = 120) -> None:
+def matching(host: str, user: str, text: str, part: str) -> list[tuple[str, bytes]]:
+    """The messages whose subject holds `text`, in INBOX then Junk, over IMAPS: each with its
+    folder and its `part` (BODY.PEEK[part]: HEADER, HEADER.FIELDS (SUBJECT), ...)."""
     password = json.loads(ACCOUNTS.read_text())[user]
+    out = []
+    with imaplib.IMAP4_SSL(host, 993, ssl_context=ssl.create_default_context()) as imap:
+        imap.login(user, password)
+        for folder in ("INBOX", "Junk"):
+            if imap.select(folder, readonly=True)[0] != "OK":
+                continue
+            _, found = imap.search(None, "SUBJECT", f'"{text}"')
+            for number in found[0].split():
+                _, parts = imap.fetch(number, f"(BODY.PEEK[{part}])")
+                out.append((folder, parts[0][1] if isinstance(parts[0], tuple) else b""))
+    return out
+
+
+def read(host: str, user: str, subject: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        with imaplib.IMAP4_SSL(host, 993, ssl_context=ssl.create_default_context()) as imap:
-            imap.login(user, password)
-            for folder in ("INBOX", "Junk"):
-                if imap.select(folder, readonly=True)[0] != "OK":
-                    continue
-                _, found = imap.search(None, "SUBJECT", f'"{subject}"')
-                if found[0]:
-                    number = found[0].split()[-1]
-                    _, parts = imap.fetch(number, "(BODY.PEEK[HEADER])")
-                    raw = parts[0][1] if isinstance(parts[0], tuple) else b""
-                    headers = message_from_bytes(raw)
-                    say(
-                        found=True,
-                        folder=folder,
-                        authentication_results=headers.get_all("Authentication-Results", []),
-                    )
-                    return
+        found = matching(host, user, subject, "HEADER")
+        if found:
+            # The newest of the first folder that holds it.
+            folder = found[0][0]
+            headers = message_from_bytes([raw for f, raw in found if f == folder][-1])
+            say(
+                found=True,
+                folder=folder,
+                authentication_results=headers.get_all("Authentication-Results", []),
+            )
+            return
         if time.monotonic() > deadline:
             say(found=False)
             return
@@ -139,21 +149,12 @@ def read(host: str, user: str, subject: str, timeout: float = 120) -> None:
 def count(host: str, user: str, prefix: str, expected: str, seconds: str = "120") -> None:
     """Every message whose subject holds `prefix`, in INBOX and Junk, counted by subject, once
     there are `expected` of them or the time is over."""
-    password = json.loads(ACCOUNTS.read_text())[user]
     deadline = time.monotonic() + float(seconds)
     while True:
         subjects: dict[str, int] = {}
-        with imaplib.IMAP4_SSL(host, 993, ssl_context=ssl.create_default_context()) as imap:
-            imap.login(user, password)
-            for folder in ("INBOX", "Junk"):
-                if imap.select(folder, readonly=True)[0] != "OK":
-                    continue
-                _, found = imap.search(None, "SUBJECT", f'"{prefix}"')
-                for number in found[0].split():
-                    _, parts = imap.fetch(number, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-                    raw = parts[0][1] if isinstance(parts[0], tuple) else b""
-                    subject = str(message_from_bytes(raw).get("Subject", ""))
-                    subjects[subject] = subjects.get(subject, 0) + 1
+        for _, raw in matching(host, user, prefix, "HEADER.FIELDS (SUBJECT)"):
+            subject = str(message_from_bytes(raw).get("Subject", ""))
+            subjects[subject] = subjects.get(subject, 0) + 1
         total = sum(subjects.values())
         if total >= int(expected) or time.monotonic() > deadline:
             say(total=total, subjects=subjects)
