@@ -15,6 +15,9 @@ Failures to get an answer raise `DnsError`, whose message names the question and
 
 from __future__ import annotations
 
+import socket
+import struct
+import time
 from dataclasses import dataclass
 
 import dns.exception
@@ -34,6 +37,14 @@ EDNS_PAYLOAD = 1232
 
 class DnsError(Exception):
     """The server did not answer, or answered with a failure (SERVFAIL, REFUSED, ...)."""
+
+
+class RcodeError(DnsError):
+    """The server answered, with a failure rcode (`rcode`: SERVFAIL, REFUSED, ...)."""
+
+    def __init__(self, message: str, rcode: dns.rcode.Rcode) -> None:
+        super().__init__(message)
+        self.rcode = rcode
 
 
 def resolver(
@@ -100,7 +111,7 @@ class Server:
     timeout: float = 3.0
     label: str = ""
 
-    def exchange(
+    def exchange(  # noqa: PLR0913 (the question's flags, keyword-only)
         self,
         name: str,
         rtype: str,
@@ -108,21 +119,60 @@ class Server:
         dnssec: bool = False,
         recursion: bool = True,
         cd: bool = False,
+        timeout: float | None = None,
     ) -> dns.message.Message:
         """The server's whole response to the question `query` makes of these arguments;
-        DnsError when it does not answer."""
+        DnsError when it does not answer. `timeout` (default: the server's) bounds the whole
+        exchange, the retry over TCP of a truncated answer included."""
         message = query(name, rtype, dnssec=dnssec, recursion=recursion, cd=cd)
         label = self.label or f"{self.address} port {self.port}"
+        seconds = self.timeout if timeout is None else timeout
+        end = time.monotonic() + seconds
         try:
-            response, _ = dns.query.udp_with_fallback(
-                message, self.address, timeout=self.timeout, port=self.port
-            )
+            response = dns.query.udp(message, self.address, timeout=seconds, port=self.port)
+            if response.flags & dns.flags.TC:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise dns.exception.Timeout
+                response = dns.query.tcp(message, self.address, timeout=left, port=self.port)
         except dns.exception.Timeout as error:
             raise DnsError(
-                f"{name} {rtype}: {label} did not answer within {self.timeout:g} s"
+                f"{name} {rtype}: {label} did not answer within {seconds:g} s"
             ) from error
-        except (dns.exception.DNSException, OSError) as error:
+        except (dns.message.ShortHeader, dns.message.TrailingJunk, OSError) as error:
             raise DnsError(f"{name} {rtype}: cannot ask {label}: {error}") from error
+        except dns.exception.DNSException:
+            # A record dnspython refuses (a TLSA digest of the wrong length...): read the
+            # answer again keeping the rest, the bad records listed in `response.errors`.
+            response = self._lenient(message, end, f"{name} {rtype}: {label}")
+        return response
+
+    def _lenient(self, message: dns.message.Message, end: float, what: str) -> dns.message.Message:
+        """The exchange over TCP, parsed with continue_on_error; DnsError when it fails."""
+        wire = message.to_wire()
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        data = b""
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.settimeout(max(end - time.monotonic(), 0.001))
+                sock.connect((self.address, self.port))
+                sock.sendall(struct.pack("!H", len(wire)) + wire)
+                for _ in range(65537):  # octets arrive in at least one-octet reads
+                    size = struct.unpack("!H", data[:2])[0] + 2 if len(data) >= 2 else 2
+                    if len(data) >= size:
+                        break
+                    sock.settimeout(max(end - time.monotonic(), 0.001))
+                    chunk = sock.recv(65537)
+                    if not chunk:
+                        raise DnsError(f"{what} closed the connection mid-answer")
+                    data += chunk
+            response = dns.message.from_wire(data[2:], continue_on_error=True)
+        except TimeoutError as error:
+            raise DnsError(f"{what} did not answer in time") from error
+        except (OSError, dns.exception.DNSException) as error:
+            raise DnsError(f"{what}: the answer does not parse: {error}") from error
+        if response.id != message.id:
+            raise DnsError(f"{what}: the answer is not to the question asked")
         return response
 
 
@@ -135,6 +185,10 @@ class Answer:
     rrset: dns.rrset.RRset | None
     nxdomain: bool
     authenticated: bool
+    unvalidated: bool = False
+    """Had only with the CD bit: the resolver answered SERVFAIL when it validated."""
+    malformed: tuple[str, ...] = ()
+    """Why records of the answer could not be read (they are not in `rrset`)."""
 
     @property
     def texts(self) -> list[str]:
@@ -157,18 +211,24 @@ class Dns:
         self.timeout = timeout
         self.server = Server(self.nameserver, port, timeout, f"the resolver {self.nameserver}")
 
-    def message(self, name: str, rtype: str, *, cd: bool = False) -> dns.message.Message:
+    def message(
+        self, name: str, rtype: str, *, cd: bool = False, timeout: float | None = None
+    ) -> dns.message.Message:
         """The resolver's whole response; DnsError when it does not answer."""
-        return self.server.exchange(name, rtype, dnssec=True, cd=cd)
+        return self.server.exchange(name, rtype, dnssec=True, cd=cd, timeout=timeout)
 
-    def ask(self, name: str, rtype: str) -> Answer:
-        """The records of (name, type), following no CNAME; DnsError on a failure rcode."""
-        response = self.message(name, rtype)
+    def ask(
+        self, name: str, rtype: str, *, cd: bool = False, timeout: float | None = None
+    ) -> Answer:
+        """The records of (name, type), following no CNAME; RcodeError on a failure rcode.
+        With `cd`, the resolver does not validate (and the answer is marked unvalidated)."""
+        response = self.message(name, rtype, cd=cd, timeout=timeout)
         rcode = response.rcode()
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            raise DnsError(
+            raise RcodeError(
                 f"{name} {rtype}: the resolver {self.nameserver} answered"
-                f" {dns.rcode.to_text(rcode)}"
+                f" {dns.rcode.to_text(rcode)}",
+                rcode,
             )
         qname = dns.name.from_text(name)
         rdtype = dns.rdatatype.from_text(rtype)
@@ -179,4 +239,6 @@ class Dns:
             rrset=rrset,
             nxdomain=rcode == dns.rcode.NXDOMAIN,
             authenticated=bool(response.flags & dns.flags.AD),
+            unvalidated=cd,
+            malformed=tuple(str(e.exception) for e in getattr(response, "errors", ())),
         )

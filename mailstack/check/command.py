@@ -8,7 +8,10 @@ answer).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
+import math
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +22,10 @@ if TYPE_CHECKING:
     from mailstack.check.context import Context
 
 COULD_NOT_RUN = 2
+MAX_NAME = 253  # octets of a domain name in text, without the final dot
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_SELECTOR_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+PROBE_SECONDS = 2.0  # the first question to the resolver: it answers within this, or not at all
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,7 +59,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="probe the inventory's own MX hosts for open relaying (needs -i)",
     )
-    options.add_timeout(p, 5.0, "per network operation")
+    options.add_timeout(
+        p,
+        5.0,
+        "per network operation (a DNS question, a connection and its handshake, a fetch);"
+        " the whole audit ends within 3 times this",
+    )
     options.add_json(p)
 
 
@@ -61,14 +73,68 @@ def _fail(message: str) -> int:
     return COULD_NOT_RUN
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def domain_problem(  # noqa: PLR0911 (one return per rule)
+    text: str, label_pattern: re.Pattern[str] = _LABEL
+) -> str | None:
+    """Why `text` is not a domain name to audit (empty, the root, too long, a bad label), or
+    None."""
+    name = text.lower().removesuffix(".")
+    if not name:
+        return (
+            "is empty (the root is not a mail domain)"
+            if not text
+            else "is the root, not a mail domain"
+        )
+    try:
+        ascii_name = name.encode("idna").decode("ascii") if not name.isascii() else name
+    except UnicodeError:
+        return "is not a valid internationalized domain name"
+    if len(ascii_name) > MAX_NAME:
+        return f"is {len(ascii_name)} characters long, over the {MAX_NAME} a domain name allows"
+    for label in ascii_name.split("."):
+        if not label:
+            return "has an empty label (two dots in a row, or a leading dot)"
+        if len(label) > 63:
+            return f"has a label of {len(label)} characters, over the 63 allowed: {label[:20]}..."
+        if not label_pattern.fullmatch(label):
+            return f"has the label {label!r}: letters, digits and inner hyphens only"
+    return None
+
+
+def argument_problem(args: argparse.Namespace) -> str | None:
+    """One sentence naming the first bad argument, or None."""
+    problem = domain_problem(args.domain)
+    if problem:
+        return f"argument DOMAIN {args.domain[:80]!r} {problem}"
+    for selector in args.selector:
+        problem = domain_problem(selector, _SELECTOR_LABEL)
+        if problem:
+            return f"argument --selector {selector[:80]!r} {problem}"
+    if args.resolver is not None:
+        try:
+            ipaddress.ip_address(args.resolver)
+        except ValueError:
+            return f"argument --resolver {args.resolver[:80]!r} is not an IP address"
+    if not 1 <= args.resolver_port <= 65535:
+        return f"argument --resolver-port {args.resolver_port} is not a port (1 to 65535)"
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        return f"argument --timeout {args.timeout} is not a positive number of seconds"
+    return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:  # noqa: PLR0911 (each stop exits 2)
     # Imported here: the other commands of the CLI do not pay for the audit's modules.
     from mailstack.check import dnssec  # noqa: PLC0415
     from mailstack.check.context import Context, Options  # noqa: PLC0415
     from mailstack.check.runner import run  # noqa: PLC0415
     from mailstack.dnsquery import Dns, DnsError  # noqa: PLC0415
 
-    domain = args.domain.lower().rstrip(".")
+    problem = argument_problem(args)
+    if problem:
+        return _fail(problem)
+    domain = args.domain.lower().removesuffix(".")
+    if not domain.isascii():
+        domain = domain.encode("idna").decode("ascii")
     if args.relay_test and not args.inventory:
         return _fail("--relay-test probes only the hosts of an inventory: give -i INVENTORY")
     try:
@@ -93,6 +159,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         problem = _with_inventory(ctx, Path(args.inventory))
         if problem:
             return _fail(problem)
+    try:
+        # A first question with a short deadline: a resolver that does not answer is said at
+        # once, not after every audit has waited for it.
+        resolver.message(".", "NS", timeout=min(args.timeout, PROBE_SECONDS))
+    except DnsError as error:
+        return _fail(f"could not run: {error} (give --resolver IP of a resolver that answers)")
     terminal = sys.stderr.isatty() and not args.json
 
     def progress(done: int, total: int, name: str) -> None:

@@ -1,6 +1,8 @@
 """HTTPS GET for `mailstack check`: the host resolved through the check's own resolver, the
 certificate validated (system CAs, or --ca-file) for the host name, the body size bounded.
 
+The whole fetch is bounded by the time the context gives one operation, not each read.
+
 MTA-STS policies and BIMI logos are fetched this way: a client that trusted a bad
 certificate would accept any policy, which is what MTA-STS exists to prevent.
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from mailstack.check.context import Context
+from mailstack.check.watchdog import deadline
 from mailstack.dnsquery import DnsError
 
 MAX_BODY = 64 * 1024
@@ -58,11 +61,13 @@ def fetch(ctx: Context, url: str) -> Fetched:
         raise FetchError(f"{host} has no A or AAAA record")
     context = ssl.create_default_context(cafile=ctx.options.cafile)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    connection = _Connection(found[0], host, context, ctx.options.timeout)
+    seconds = ctx.budget()
+    connection = _Connection(found[0], host, context, seconds)
     try:
-        connection.request("GET", path, headers={"User-Agent": "mailstack-check"})
-        response = connection.getresponse()
-        body = response.read(MAX_BODY + 1)
+        with deadline(lambda: connection.sock, seconds):
+            connection.request("GET", path, headers={"User-Agent": "mailstack-check"})
+            response = connection.getresponse()
+            body = response.read(MAX_BODY + 1)
     except ssl.SSLCertVerificationError as error:
         raise FetchError(f"{host}'s certificate is not valid: {error.verify_message}") from error
     except (OSError, http.client.HTTPException) as error:

@@ -18,6 +18,7 @@ Status = Literal["pass", "warn", "fail", "info"]
 # The categories in the order they are shown.
 CATEGORIES = (
     "MX",
+    "Name servers",
     "SPF",
     "DKIM",
     "DMARC",
@@ -25,6 +26,7 @@ CATEGORIES = (
     "TLS-RPT",
     "DNSSEC",
     "DANE and TLS",
+    "TLS quality",
     "Client TLS",
     "BIMI",
     "CAA",

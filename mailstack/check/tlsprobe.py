@@ -12,6 +12,10 @@ lowest supported version, "DEFAULT:@SECLEVEL=0"): the probe must be able to talk
 server in order to report on it, and version, cipher and chain are returned for the caller
 to judge. `verify_error` therefore judges trust and name only, not key strength.
 
+`timeout` is the time allowed one whole probe (the connection, the dialogue, the handshake
+and the goodbye), not each read: a server that sends one octet a second cannot hold a probe
+past it.
+
 Every failure to connect, to complete the STARTTLS dialogue or to complete the handshake
 raises `ProbeError`, whose message names the address, the port and what failed.
 """
@@ -22,6 +26,7 @@ import contextlib
 import datetime
 import socket
 import ssl
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -150,10 +155,11 @@ def tlsa_match(chain: Sequence[bytes], records: Sequence[Tlsa]) -> list[Tlsa]:
 class _Lines:
     """Lines read from a socket, keeping count of the octets received past the last line."""
 
-    def __init__(self, sock: socket.socket, where: str, timeout: float) -> None:
+    def __init__(self, sock: socket.socket, where: str, clock: Clock) -> None:
         self.sock = sock
         self.where = where
-        self.timeout = timeout
+        self.clock = clock
+        self.timeout = clock.seconds
         self.buffer = b""
 
     def fail(self, what: str) -> ProbeError:
@@ -163,6 +169,7 @@ class _Lines:
     def send(self, line: str) -> None:
         """Send one command line; ProbeError when that fails."""
         try:
+            self.sock.settimeout(self.clock.left(f"chance to send {line!r}", self.where))
             self.sock.sendall(line.encode("ascii") + b"\r\n")
         except TimeoutError:
             raise self.fail(f"sending {line!r} timed out after {self.timeout:g} s") from None
@@ -174,13 +181,12 @@ class _Lines:
         while b"\n" not in self.buffer:
             if len(self.buffer) > MAX_LINE:
                 raise self.fail(f"the {waiting_for} is a line longer than {MAX_LINE} octets")
+            so_far = f" (so far: {_echo(self.buffer)})" if self.buffer else ""
             try:
+                self.sock.settimeout(self.clock.left(waiting_for, self.where, so_far))
                 data = self.sock.recv(4096)
             except TimeoutError:
-                raise self.fail(
-                    f"no {waiting_for} within {self.timeout:g} s"
-                    + (f" (so far: {_echo(self.buffer)})" if self.buffer else "")
-                ) from None
+                raise self.fail(f"no {waiting_for} within {self.timeout:g} s{so_far}") from None
             except OSError as error:
                 raise self.fail(f"reading the {waiting_for} failed: {_reason(error)}") from None
             if not data:
@@ -278,6 +284,21 @@ def _pop3_starttls(lines: _Lines) -> None:
         raise lines.fail(f"the server does not offer STLS (answer: {_echo(answer)})")
 
 
+class Clock:
+    """The time one probe may take, from its start: `left()` is what remains of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self, waiting_for: str, where: str, so_far: str = "") -> float:
+        """Seconds left; ProbeError naming what was awaited once none are."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise ProbeError(f"{where}: no {waiting_for} within {self.seconds:g} s{so_far}")
+        return left
+
+
 @dataclass(frozen=True)
 class _Target:
     """Where to connect and how to get to the TLS handshake there."""
@@ -286,7 +307,12 @@ class _Target:
     port: int
     starttls: Starttls
     helo: str
-    timeout: float
+    clock: Clock
+
+    @property
+    def timeout(self) -> float:
+        """The seconds the whole probe may take."""
+        return self.clock.seconds
 
     @property
     def where(self) -> str:
@@ -299,7 +325,7 @@ def _goodbye(tls: ssl.SSLSocket, target: _Target) -> None:
 
     With implicit TLS the protocol is unknown, so the connection is only closed.
     """
-    lines = _Lines(tls, target.where, target.timeout)
+    lines = _Lines(tls, target.where, target.clock)
     with contextlib.suppress(ProbeError):
         if target.starttls == "smtp":
             lines.send("QUIT")
@@ -316,13 +342,15 @@ def _connect(target: _Target) -> socket.socket:
     """A TCP connection that is ready for the TLS handshake (STARTTLS accepted, if any)."""
     where, timeout = target.where, target.timeout
     try:
-        sock = socket.create_connection((target.address, target.port), timeout=timeout)
+        sock = socket.create_connection(
+            (target.address, target.port), timeout=target.clock.left("connection", where)
+        )
     except TimeoutError:
         raise ProbeError(f"{where}: the connection timed out after {timeout:g} s") from None
     except OSError as error:
         raise ProbeError(f"{where}: cannot connect: {_reason(error)}") from None
     try:
-        lines = _Lines(sock, where, timeout)
+        lines = _Lines(sock, where, target.clock)
         if target.starttls == "smtp":
             _smtp_starttls(lines, target.helo)
         elif target.starttls == "imap":
@@ -334,6 +362,19 @@ def _connect(target: _Target) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def ready_for_tls(
+    address: str,
+    port: int,
+    *,
+    starttls: Starttls,
+    clock: Clock,
+    helo: str = "mailstack-check.invalid",
+) -> socket.socket:
+    """A connection to (address, port) at the point where the TLS handshake begins: the
+    STARTTLS dialogue done, if any. The caller closes it; `clock` bounds the whole of it."""
+    return _connect(_Target(address, port, starttls, helo, clock))
 
 
 class _Refused(Exception):
@@ -355,6 +396,7 @@ def _tls(
     sock = _connect(target)
     try:
         try:
+            sock.settimeout(target.clock.left("TLS handshake", where))
             tls = context.wrap_socket(sock, server_hostname=server_name)
         except ssl.SSLCertVerificationError:
             raise
@@ -449,7 +491,7 @@ def handshake(  # noqa: PLR0913 (the public signature: keyword-only options)
     """
     if not server_name:
         raise ValueError("handshake() needs the server name the certificate must match")
-    target = _Target(address, port, starttls, helo, timeout)
+    target = _Target(address, port, starttls, helo, Clock(timeout))
     where = target.where
     seen: list[Handshake] = []
     verify_error: str | None = None
@@ -533,7 +575,7 @@ def accepts(
     STARTTLS dialogue fails, when the handshake times out, and when this machine's OpenSSL
     cannot offer `version` at all (so that no answer can be had).
     """
-    target = _Target(address, port, starttls, "mailstack-check.invalid", timeout)
+    target = _Target(address, port, starttls, "mailstack-check.invalid", Clock(timeout))
     where = target.where
     context = _pinned(version)
     refusal = _local_refusal(context)

@@ -645,6 +645,41 @@ def check_backup_audit(r: Result, inventory: str) -> None:
 
 
 # Each check is given its result to fill and the inventory; some need only the first.
+def check_client_setup(r: Result, inventory: str) -> None:
+    shared = json.loads(
+        command([tool("mailstack"), "spec", "share", "-i", inventory, EXAMPLE]).stdout
+    )
+    offered = shared[EXAMPLE]["autoconfig"]["example.test"]
+    tls = {"SSL": "implicit", "STARTTLS": "starttls"}
+    want = [
+        f"{s['type']} {s['host']}:{s['port']} ({tls[s['socket']]})"
+        for s in offered["incoming"] + offered["outgoing"]
+    ]
+    got = probe("setup", ALICE)
+    for fetched in got["tried"]:
+        expect(
+            fetched["status"] == 200 and bool(fetched["servers"]),
+            f"{fetched['url']}: status {fetched['status']}, servers {fetched['servers']}",
+        )
+        r.evidence.append(
+            f"client: {fetched['url'].split('?')[0]}: {len(fetched['servers'])} servers"
+        )
+    thunderbird, _, outlook, _, apple = got["tried"]
+    expect(
+        thunderbird["servers"] == want, f"Thunderbird is told {thunderbird['servers']}, not {want}"
+    )
+    expect(outlook["servers"] == want, f"Outlook is told {outlook['servers']}, not {want}")
+    expect(
+        set(apple["servers"]) <= set(want) and apple["type"] == "application/x-apple-aspen-config",
+        f"the profile ({apple['type']}) names {apple['servers']}",
+    )
+    r.evidence.append(f"every document names what the description offers, first {want[0]}")
+    expect(got["same_for_strangers"], "an unknown address gets another answer than alice's")
+    r.evidence.append("an unknown address gets the same documents (no enumeration)")
+    expect(got.get("read") is True, f"configured from Thunderbird's answer: {got}")
+    r.evidence.append(f"from that answer alone: sent on {got['smtp']}, read back on {got['imap']}")
+
+
 CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
     ("both zones validate through the resolver; a tampered answer does not", check_dnssec),
     ("peer.test and example.test exchange mail over DANE-verified TLS", check_dane),
@@ -661,6 +696,10 @@ CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
     (
         "DKIM rotation: staged, served, switched, retired; every message verifies",
         check_dkim_rotation,
+    ),
+    (
+        "mail clients set themselves up from autoconfig, autodiscover and a profile",
+        check_client_setup,
     ),
     (
         "backup MX: both up, mail reaches alice; mx2 refuses an unknown recipient with 550",
@@ -682,6 +721,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     run(CLIENT, "tee", "/root/probe.py", stdin=(HERE / "probe.py").read_text())
+    parsers = HERE.parent.parent / "mailstack" / "clientsetup.py"
+    run(CLIENT, "tee", "/root/clientsetup.py", stdin=parsers.read_text())
     results = []
     for number, (title, check) in enumerate(CHECKS, start=1):
         if args.only and number not in args.only:

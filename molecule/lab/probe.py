@@ -16,8 +16,14 @@ client container and runs it there). Each command prints one JSON object.
     probe.py https URL                              fetch over HTTPS, certificate checked
     probe.py tamper NAME ADDRESS                    serve Knot's answers with NAME's A record
                                                     replaced by ADDRESS on 127.0.0.1:5300
+    probe.py setup ADDRESS                          fetch the address's mail client set-up as
+                                                    Thunderbird, Outlook and Apple devices do,
+                                                    then log in, send and read back with the
+                                                    servers Thunderbird's document names alone
 
 The mailbox passwords come from /root/lab-accounts.json, written by ansible/lab/lab.yml.
+`setup` reads the documents with mailstack's own parsers (mailstack/clientsetup.py, standard
+library only), which e2e.py copies beside this file.
 """
 
 from __future__ import annotations
@@ -29,11 +35,14 @@ import socket
 import ssl
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 ACCOUNTS = Path("/root/lab-accounts.json")
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
@@ -204,6 +213,114 @@ def tamper(name: str, address: str) -> None:
         pass
 
 
+def fetch(url: str, body: bytes | None = None) -> tuple[int, bytes, str]:
+    """GET, or POST `body` as Outlook does (text/xml); status, body and content type."""
+    headers = {"Content-Type": "text/xml; charset=utf-8"} if body is not None else {}
+    request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 (lab URL)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, response.read(), response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), ""
+    except OSError as exc:
+        return 0, str(exc).encode(), ""
+
+
+def setup(address: str) -> None:
+    """The address's client set-up, fetched in each client's order; then a client configured
+    from Thunderbird's answer alone logs in, sends itself a message and reads it back."""
+    import clientsetup  # type: ignore[import-not-found]  # noqa: PLC0415 (copied by e2e.py)
+
+    domain = address.rpartition("@")[2]
+    query = f"?emailaddress={urllib.parse.quote(address)}"
+    tried: list[dict[str, object]] = []
+    # Thunderbird: autoconfig.<domain> first, then the domain's own .well-known.
+    thunderbird: list[Any] = []
+    for url in (
+        f"https://autoconfig.{domain}/mail/config-v1.1.xml{query}",
+        f"https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml{query}",
+    ):
+        status, body, _ = fetch(url)
+        servers = clientsetup.parse_autoconfig(body, address) if status == 200 else []
+        tried.append({"url": url, "status": status, "servers": [str(s) for s in servers]})
+        thunderbird = thunderbird or servers
+    # Outlook: POX autodiscover at the domain, then at autodiscover.<domain>.
+    for url in (
+        f"https://{domain}/autodiscover/autodiscover.xml",
+        f"https://autodiscover.{domain}/autodiscover/autodiscover.xml",
+    ):
+        status, body, _ = fetch(url, clientsetup.autodiscover_request(address))
+        servers = clientsetup.parse_autodiscover(body) if status == 200 else []
+        tried.append({"url": url, "status": status, "servers": [str(s) for s in servers]})
+    url = f"https://autoconfig.{domain}/mobileconfig{query}"
+    status, body, kind = fetch(url)
+    servers = clientsetup.parse_mobileconfig(body) if status == 200 else []
+    tried.append({"url": url, "status": status, "type": kind, "servers": [str(s) for s in servers]})
+    # The same documents for an address nobody has: only the address differs (the profile's
+    # identifiers are derived from the address, so there the servers it names are compared).
+    stranger = f"nobody-{int(time.time())}@{domain}"
+
+    def seen_by(who: str) -> list[object]:
+        q = f"?emailaddress={urllib.parse.quote(who)}"
+        xml = fetch(f"https://autoconfig.{domain}/mail/config-v1.1.xml{q}")
+        pox = fetch(
+            f"https://autodiscover.{domain}/autodiscover/autodiscover.xml",
+            clientsetup.autodiscover_request(who),
+        )
+        profile = fetch(f"https://autoconfig.{domain}/mobileconfig{q}")
+        mobile = clientsetup.parse_mobileconfig(profile[1]) if profile[0] == 200 else []
+        return [
+            xml[0],
+            xml[1].replace(who.encode(), b"ADDRESS"),
+            pox[0],
+            pox[1].replace(who.encode(), b"ADDRESS"),
+            profile[0],
+            [(s.protocol, s.host, s.port, s.tls) for s in mobile],
+        ]
+
+    same = seen_by(address) == seen_by(stranger)
+    say(tried=tried, same_for_strangers=same, **_use(thunderbird, address))
+
+
+def _use(servers: list[Any], address: str) -> dict[str, object]:
+    """Log in, send and read back with the first incoming IMAP and outgoing SMTP server."""
+    password = json.loads(ACCOUNTS.read_text())[address]
+    imap_at = next((s for s in servers if s.protocol == "imap"), None)
+    smtp_at = next((s for s in servers if s.protocol == "smtp"), None)
+    if imap_at is None or smtp_at is None:
+        return {"used": False, "why": "no IMAP or no SMTP server in Thunderbird's answer"}
+    tls = ssl.create_default_context()
+    subject = f"lab set-up {int(time.time() * 1000)}"
+    try:
+        if smtp_at.tls == "implicit":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                smtp_at.host, smtp_at.port, context=tls, timeout=30
+            )
+        else:
+            smtp = smtplib.SMTP(smtp_at.host, smtp_at.port, timeout=30)
+            smtp.starttls(context=tls)
+        with smtp:
+            smtp.login(smtp_at.username, password)
+            smtp.sendmail(address, [address], message(address, address, subject))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if imap_at.tls == "implicit":
+                imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(imap_at.host, imap_at.port, ssl_context=tls)
+            else:
+                imap = imaplib.IMAP4(imap_at.host, imap_at.port)
+                imap.starttls(ssl_context=tls)
+            with imap:
+                imap.login(imap_at.username, password)
+                imap.select("INBOX", readonly=True)
+                _, found = imap.search(None, "SUBJECT", f'"{subject}"')
+            if found[0]:
+                return {"used": True, "smtp": str(smtp_at), "imap": str(imap_at), "read": True}
+            time.sleep(2)
+        return {"used": True, "smtp": str(smtp_at), "imap": str(imap_at), "read": False}
+    except (smtplib.SMTPException, imaplib.IMAP4.error, OSError) as exc:
+        return {"used": True, "read": False, "why": f"{type(exc).__name__}: {exc}"}
+
+
 def main() -> None:
     command, *args = sys.argv[1:]
     commands: dict[str, Callable[..., None]] = {
@@ -213,6 +330,7 @@ def main() -> None:
         "read": read,
         "count": count,
         "https": https,
+        "setup": setup,
         "tamper": tamper,
     }
     commands[command](*args)

@@ -1,9 +1,10 @@
-"""BIMI (optional) and CAA (optional): the brand logo record, and who may issue certificates."""
+"""BIMI (optional) and CAA (optional): the brand logo record, and who may issue certificates for
+the domain and for its MX hosts."""
 
 from __future__ import annotations
 
-from mailstack.check.audit.dmarc import record as dmarc_record
 from mailstack.check.context import Context
+from mailstack.check.facts import dmarc_policy, is_null_mx, mx_hosts
 from mailstack.check.https import FetchError, fetch
 from mailstack.check.report import Finding, failed, info, passed, warned
 
@@ -22,7 +23,8 @@ def audit(ctx: Context) -> list[Finding]:
         if k.strip()
     }
     out: list[Finding] = []
-    dmarc = dmarc_record(ctx) or {}
+    policy = dmarc_policy(ctx)
+    dmarc = policy.tags if policy is not None else {}
     p, sp = dmarc.get("p"), dmarc.get("sp", dmarc.get("p"))
     if p in ENFORCING and sp in ENFORCING and dmarc.get("pct", "100") == "100":
         out.append(
@@ -74,9 +76,18 @@ def audit(ctx: Context) -> list[Finding]:
 
 
 def audit_caa(ctx: Context) -> list[Finding]:
-    """CAA applies from the closest name up the tree that has one (RFC 8659, section 3)."""
+    """CAA of the domain and of each MX host (whose certificates senders check): each name's
+    applies from the closest name up the tree that has one (RFC 8659, section 3)."""
+    names = [ctx.domain]
+    if not is_null_mx(ctx):
+        names += [host for _, host in mx_hosts(ctx) if host and host not in names]
+    return [_caa(ctx, name) for name in names]
+
+
+def _caa(ctx: Context, target: str) -> Finding:
     category = "CAA"
-    labels = ctx.domain.split(".")
+    check = "caa.record" if target == ctx.domain else "caa.mx"
+    labels = target.split(".")
     for i in range(len(labels) - 1):
         name = ".".join(labels[i:])
         found = ctx.texts(name, "CAA")
@@ -85,24 +96,20 @@ def audit_caa(ctx: Context) -> list[Finding]:
                 {
                     t.split(None, 2)[2].strip('"')
                     for t in found
-                    if t.split()[1] in ("issue", "issuewild")
+                    if len(t.split(None, 2)) == 3 and t.split()[1] in ("issue", "issuewild")
                 }
             )
-            where = "" if name == ctx.domain else f" (from {name})"
-            return [
-                passed(
-                    category,
-                    "caa.record",
-                    f"CAA{where}: certificates only from {', '.join(issuers) or 'nobody'}",
-                    mandatory=False,
-                )
-            ]
-    return [
-        warned(
-            category,
-            "caa.record",
-            f"no CAA record: any certificate authority may issue certificates for {ctx.domain}",
-            "add caa entries to the domain in the description (the CA of your ACME client)",
-            mandatory=False,
-        )
-    ]
+            where = "" if name == target else f" (from {name})"
+            return passed(
+                category,
+                check,
+                f"CAA of {target}{where}: certificates only from {', '.join(issuers) or 'nobody'}",
+                mandatory=False,
+            )
+    return warned(
+        category,
+        check,
+        f"no CAA record for {target}: any certificate authority may issue certificates for it",
+        "add caa entries to the domain in the description (the CA of your ACME client)",
+        mandatory=False,
+    )

@@ -1,40 +1,31 @@
 """DANE and TLS on port 25 (RFC 7672), on every address of every MX: DNSSEC-validated TLSA
-records, STARTTLS offered, the certificate matching a TLSA record, a rollover pair published,
-TLS 1.0 and 1.1 refused, the certificate's expiry. And the same TLS state for the client
-services (submission, IMAPS, POP3S) that the domain's SRV records announce (RFC 6186)."""
+records, each well formed, STARTTLS offered, the certificate matching a TLSA record, a
+rollover pair published, the certificate's expiry. And the same TLS state for the client
+services (submission, IMAPS, POP3S) that the domain's SRV records announce (RFC 6186). The
+quality of that TLS (versions, ciphers, certificate) is the `tlsquality` audit's."""
 
 from __future__ import annotations
 
 import datetime
-import ssl
 from concurrent.futures import ThreadPoolExecutor
 
-from mailstack.check.audit.dnssec import chain, finding
-from mailstack.check.audit.mx import addresses, is_null_mx, mx_hosts
 from mailstack.check.context import Context
-from mailstack.check.report import Finding, failed, info, passed, warned
-from mailstack.check.tlsprobe import (
-    Handshake,
-    ProbeError,
-    Starttls,
-    Tlsa,
-    accepts,
-    handshake,
-    tlsa_match,
+from mailstack.check.facts import (
+    addresses,
+    chain,
+    chain_finding,
+    client_services,
+    is_null_mx,
+    mx_hosts,
+    tls_handshake,
 )
+from mailstack.check.report import Finding, failed, info, passed, warned
+from mailstack.check.tlsprobe import ProbeError, Starttls, Tlsa, tlsa_match
 from mailstack.keys import tlsa_311
 
 CATEGORY = "DANE and TLS"
 CLIENT = "Client TLS"
 EXPIRY_WARNING = datetime.timedelta(days=14)
-OLD_VERSIONS = ((ssl.TLSVersion.TLSv1, "TLS 1.0"), (ssl.TLSVersion.TLSv1_1, "TLS 1.1"))
-# RFC 6186 / RFC 8314 services: SRV name, port, how TLS starts.
-SERVICES: tuple[tuple[str, Starttls], ...] = (
-    ("_submissions._tcp", None),
-    ("_submission._tcp", "smtp"),
-    ("_imaps._tcp", None),
-    ("_pop3s._tcp", None),
-)
 
 
 def audit(ctx: Context) -> list[Finding]:
@@ -48,9 +39,34 @@ def audit(ctx: Context) -> list[Finding]:
 
 def _host(ctx: Context, host: str) -> list[Finding]:
     name = f"_25._tcp.{host}"
-    records = [Tlsa.from_text(t) for t in ctx.texts(name, "TLSA")]
     out: list[Finding] = []
-    if not records:
+    records: list[Tlsa] = []
+    answer = ctx.ask(name, "TLSA")
+    texts = answer.texts
+    for problem in answer.malformed:
+        out.append(
+            failed(
+                CATEGORY,
+                "dane.syntax",
+                f"{name}: a TLSA record cannot be read ({problem}): senders ignore it",
+                "publish the digest the matching type calls for (mailstack dns plan derives"
+                " it from published/tls/)",
+            )
+        )
+    for text in texts:
+        try:
+            records.append(Tlsa.from_text(text))
+        except ValueError as error:
+            out.append(
+                failed(
+                    CATEGORY,
+                    "dane.syntax",
+                    f"{name}: {error}: senders ignore this record",
+                    "publish the digest the matching type calls for (mailstack dns plan"
+                    " derives it from published/tls/)",
+                )
+            )
+    if not texts and not answer.malformed:
         out.append(
             failed(
                 CATEGORY,
@@ -60,7 +76,7 @@ def _host(ctx: Context, host: str) -> list[Finding]:
             )
         )
     else:
-        out.append(finding(CATEGORY, "dane.tlsa", name, "TLSA", chain(ctx, name, "TLSA")))
+        out.append(chain_finding(CATEGORY, "dane.tlsa", name, "TLSA", chain(ctx, name, "TLSA")))
         usable = {r for r in records if r.usage in (2, 3)}
         if len(usable) >= 2:
             out.append(
@@ -80,15 +96,17 @@ def _host(ctx: Context, host: str) -> list[Finding]:
                     "publish the next key's TLSA too (the tls role keeps a next key)",
                 )
             )
+    published = bool(texts or answer.malformed)
     for address in addresses(ctx, host):
-        out += _address(ctx, host, address, records)
+        out += _address(ctx, host, address, records if published else None)
     return out
 
 
-def _address(ctx: Context, host: str, address: str, records: list[Tlsa]) -> list[Finding]:
+def _address(ctx: Context, host: str, address: str, records: list[Tlsa] | None) -> list[Finding]:
+    """STARTTLS on one address, its certificate against the TLSA records (None: none published)."""
     where = f"{host} ({address}) port 25"
     try:
-        got = _connect(ctx, host, (address, 25, "smtp"))
+        got = tls_handshake(ctx, host, (address, 25, "smtp"))
     except ProbeError as error:
         return [
             failed(
@@ -99,7 +117,7 @@ def _address(ctx: Context, host: str, address: str, records: list[Tlsa]) -> list
             )
         ]
     out = [passed(CATEGORY, "tls.starttls", f"{where}: STARTTLS, {got.version} {got.cipher}")]
-    if records:
+    if records is not None:
         matched = tlsa_match(got.chain, records)
         if matched:
             out.append(
@@ -122,60 +140,8 @@ def _address(ctx: Context, host: str, address: str, records: list[Tlsa]) -> list
                     " pulumi up), and roll keys over with ansible/tls-rollover.yml",
                 )
             )
-    out += _old_versions(ctx, where, (address, 25, "smtp"), CATEGORY)
     out.append(_expiry(where, got.not_after, CATEGORY))
     return out
-
-
-def _connect(ctx: Context, host: str, target: tuple[str, int, Starttls]) -> Handshake:
-    """A TLS handshake with (address, port, starttls), checked for the host's name."""
-    address, port, starttls = target
-    return handshake(
-        address,
-        port,
-        starttls=starttls,
-        server_name=host,
-        cafile=ctx.options.cafile,
-        timeout=ctx.options.timeout,
-    )
-
-
-def _old_versions(
-    ctx: Context, where: str, target: tuple[str, int, Starttls], category: str
-) -> list[Finding]:
-    """Whether the service refuses TLS 1.0 and 1.1; `target` is (address, port, starttls)."""
-    address, port, starttls = target
-    accepted = []
-    for version, label in OLD_VERSIONS:
-        try:
-            if accepts(address, port, version, starttls=starttls, timeout=ctx.options.timeout):
-                accepted.append(label)
-        except ProbeError:
-            continue
-    if not accepted:
-        return [passed(category, "tls.versions", f"{where}: refuses TLS 1.0 and 1.1")]
-    versions = " and ".join(accepted)
-    if port == 25:
-        # Between MTAs TLS is opportunistic: a sender that has only an old version would
-        # send in clear text if refused, so old versions are to be phased out, not a failure
-        # (as internet.nl grades them).
-        return [
-            warned(
-                category,
-                "tls.versions",
-                f"{where}: accepts {versions}, to be phased out (RFC 8996)",
-                "allow TLS 1.2 and 1.3 only once your correspondents have them"
-                " (Postfix: smtpd_tls_protocols = >=TLSv1.2)",
-            )
-        ]
-    return [
-        failed(
-            category,
-            "tls.versions",
-            f"{where}: accepts {versions}: clients can be made to use them",
-            "allow TLS 1.2 and 1.3 only (Mozilla intermediate)",
-        )
-    ]
 
 
 def _expiry(where: str, not_after: datetime.datetime, category: str) -> Finding:
@@ -200,27 +166,19 @@ def _expiry(where: str, not_after: datetime.datetime, category: str) -> Finding:
 
 def audit_clients(ctx: Context) -> list[Finding]:
     out: list[Finding] = []
-    for srv, starttls in SERVICES:
-        name = f"{srv}.{ctx.domain}"
-        found = ctx.texts(name, "SRV")
-        if not found:
-            out.append(info(CLIENT, "client.srv", f"no SRV record at {name}"))
+    for service in client_services(ctx):
+        if service.target is None:
+            out.append(info(CLIENT, "client.srv", service.note))
             continue
-        for text in found:
-            _, _, port, target = text.split()
-            target = target.rstrip(".").lower()
-            if not target:
-                out.append(info(CLIENT, "client.srv", f"{name}: not offered (RFC 6186 `.`)"))
-                continue
-            for address in addresses(ctx, target):
-                out += _client(ctx, target, address, int(port), starttls)
+        for address in addresses(ctx, service.target):
+            out += _client(ctx, service.target, address, service.port, service.starttls)
     return out
 
 
 def _client(ctx: Context, host: str, address: str, port: int, starttls: Starttls) -> list[Finding]:
     where = f"{host} ({address}) port {port}"
     try:
-        got = _connect(ctx, host, (address, port, starttls))
+        got = tls_handshake(ctx, host, (address, port, starttls))
     except ProbeError as error:
         return [
             failed(
@@ -241,6 +199,5 @@ def _client(ctx: Context, host: str, address: str, port: int, starttls: Starttls
         ]
     return [
         passed(CLIENT, "client.tls", f"{where}: {got.version}, certificate valid for {host}"),
-        *_old_versions(ctx, where, (address, port, starttls), CLIENT),
         _expiry(where, got.not_after, CLIENT),
     ]

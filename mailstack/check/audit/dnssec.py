@@ -1,52 +1,46 @@
 """DNSSEC: the domain's records and its MX hosts' addresses are signed, validated link by link
-from a trust anchor (the root's, or the ones given), not taken on a resolver's word."""
+from a trust anchor (the root's, or the ones given), not taken on a resolver's word.
+
+When the resolver cannot even give the trust anchor's keys (a resolver that cannot see the
+root, or a wrong --trust-anchor), nothing can be validated: that is the audit not running
+(exit 2), not the domain's fault. Names the resolver answered SERVFAIL for (it validates, and
+the data did not) are listed, the chain findings saying which link is broken.
+"""
 
 from __future__ import annotations
 
-from mailstack.check import dnssec
-from mailstack.check.audit.mx import is_null_mx, mx_hosts
-from mailstack.check.context import Context
-from mailstack.check.report import Finding, failed, passed
+from mailstack.check.context import Context, CouldNotRun
+from mailstack.check.facts import chain, chain_finding, is_null_mx, mx_hosts, reaches_anchor
+from mailstack.check.report import Finding, info
 
 CATEGORY = "DNSSEC"
 
 
-def chain(ctx: Context, name: str, rtype: str) -> dnssec.Chain:
-    """The validated chain for (name, type), computed once per run."""
-
-    def make() -> dnssec.Chain:
-        return dnssec.validate(
-            name, rtype, lambda n, t: ctx.dns.message(n, t, cd=True), ctx.anchors
-        )
-
-    found: dnssec.Chain = ctx.once(f"chain {name} {rtype}", make)
-    return found
-
-
-def finding(category: str, check: str, name: str, rtype: str, result: dnssec.Chain) -> Finding:
-    """A pass for a secure chain; else a failure that says where the chain breaks."""
-    if result.status == "secure":
-        return passed(category, check, f"{name} {rtype}: validated from the trust anchor")
-    fixes = {
-        "insecure": "sign the zone and publish its DS record at the parent (at OVH: DNSSEC"
-        " on the zone)",
-        "bogus": "re-sign the zone (expired or wrong signatures), or correct the DS record at"
-        " the parent to match the zone's key",
-        "indeterminate": "check that the zone's name servers answer, and give --trust-anchor"
-        " for a zone outside the public tree",
-    }
-    return failed(
-        category,
-        check,
-        f"{name} {rtype}: {result.status}: {result.problem or 'no reason given'}",
-        fixes[result.status],
-    )
+class AnchorUnreachable(CouldNotRun):
+    """The trust anchor's own keys could not be had: no chain can be validated."""
 
 
 def audit(ctx: Context) -> list[Finding]:
-    out = [finding(CATEGORY, "dnssec.domain", ctx.domain, "MX", chain(ctx, ctx.domain, "MX"))]
-    if is_null_mx(ctx):
-        return out
-    for _, host in mx_hosts(ctx):
-        out.append(finding(CATEGORY, "dnssec.mx", host, "A", chain(ctx, host, "A")))
+    domain = chain(ctx, ctx.domain, "MX")
+    if not reaches_anchor(domain):
+        raise AnchorUnreachable(
+            f"cannot validate anything: {domain.problem} (the resolver must answer for the"
+            " trust anchor's zone: give one that sees the root, or --trust-anchor)"
+        )
+    out = [chain_finding(CATEGORY, "dnssec.domain", ctx.domain, "MX", domain)]
+    if not is_null_mx(ctx):
+        for _, host in mx_hosts(ctx):
+            out.append(chain_finding(CATEGORY, "dnssec.mx", host, "A", chain(ctx, host, "A")))
+    servfail = ctx.unvalidated()
+    if servfail:
+        out.append(
+            info(
+                CATEGORY,
+                "dnssec.servfail",
+                "the resolver validates and answered SERVFAIL for "
+                + ", ".join(servfail)
+                + ": validating senders cannot see these records (read again without"
+                " validation for the other checks)",
+            )
+        )
     return out

@@ -4,9 +4,11 @@ in its own category: it is where MTA-STS and DANE failures are reported."""
 
 from __future__ import annotations
 
-from mailstack.check.audit.mx import is_null_mx, mx_hosts
+import re
+
 from mailstack.check.audit.txtrecord import Expected, one
 from mailstack.check.context import Context
+from mailstack.check.facts import is_null_mx, mx_hosts
 from mailstack.check.https import FetchError, fetch
 from mailstack.check.report import Finding, failed, info, passed, warned
 
@@ -20,6 +22,10 @@ RECORD = Expected(
 )
 MIN_MAX_AGE = 86400
 GOOD_MAX_AGE = 604800
+MAX_MAX_AGE = 31557600  # RFC 8461 section 3.2: about a year, at most
+KEYS = ("version", "mode", "max_age", "mx")
+_ID = re.compile(r"[A-Za-z0-9]{1,32}")
+_PATTERN = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{1,63}\.?")
 
 
 def parse_policy(text: str) -> dict[str, list[str]]:
@@ -50,13 +56,92 @@ def audit(ctx: Context) -> list[Finding]:
     text = one(ctx, f"_mta-sts.{ctx.domain}", RECORD)
     if isinstance(text, Finding):
         return [text]
-    out = [passed(CATEGORY, "mtasts.record", f"MTA-STS record: {text}")]
+    problem = record_problem(text, "STSv1")
+    if problem is None:
+        tags = _tags(text)
+        if not _ID.fullmatch(tags.get("id", "")):
+            problem = f"id={tags.get('id', '')!r} is not 1 to 32 letters and digits"
+    if problem is not None:
+        out = [
+            failed(
+                CATEGORY,
+                "mtasts.record",
+                f"the MTA-STS record {text!r}: {problem}",
+                "publish `v=STSv1; id=<1 to 32 letters and digits>` (RFC 8461, section 3.1)",
+            )
+        ]
+    else:
+        out = [passed(CATEGORY, "mtasts.record", f"MTA-STS record: {text}")]
     policy, fetched = _policy(ctx)
     out.append(fetched)
     if policy is not None:
+        out += _keys(policy)
         out += _mode(policy)
         out += _max_age(policy)
         out += _patterns(ctx, policy)
+    return out
+
+
+def _tags(text: str) -> dict[str, str]:
+    """The tags of a `v=...; k=v` record, the first of each."""
+    out: dict[str, str] = {}
+    for part in text.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip():
+            out.setdefault(key.strip(), value.strip())
+    return out
+
+
+def record_problem(text: str, version: str) -> str | None:
+    """What breaks RFC 8461 / RFC 8460 record syntax (version first, tags once), or None."""
+    parts = [p.strip() for p in text.split(";")]
+    if parts and not parts[-1]:
+        parts.pop()
+    seen: list[str] = []
+    for part in parts:
+        key, sep, _ = part.partition("=")
+        if not sep or not key.strip():
+            return f"{part!r} is not key=value"
+        if key.strip() in seen:
+            return f"the tag {key.strip()} appears more than once"
+        seen.append(key.strip())
+    if not parts or parts[0].replace(" ", "") != f"v={version}":
+        return f"it must begin with v={version}"
+    return None
+
+
+def _keys(policy: dict[str, list[str]]) -> list[Finding]:
+    """Keys repeated (all but mx) or unknown."""
+    out: list[Finding] = []
+    for key, values in policy.items():
+        if key != "mx" and len(values) > 1:
+            out.append(
+                failed(
+                    CATEGORY,
+                    "mtasts.syntax",
+                    f"the policy gives {key} {len(values)} times: senders may take either",
+                    f"give {key} once",
+                )
+            )
+        elif key not in KEYS:
+            out.append(
+                warned(
+                    CATEGORY,
+                    "mtasts.syntax",
+                    f"the policy has the unknown key {key!r}: senders ignore it",
+                    f"remove {key!r} (keys: {', '.join(KEYS)})",
+                )
+            )
+    for pattern in policy.get("mx", []):
+        if not _PATTERN.fullmatch(pattern.lower()):
+            out.append(
+                failed(
+                    CATEGORY,
+                    "mtasts.syntax",
+                    f"the policy line `mx: {pattern}` is not a host name or `*.` and a domain",
+                    "give one MX host name (or *.domain) per mx line",
+                )
+            )
     return out
 
 
@@ -136,6 +221,15 @@ def _max_age(policy: dict[str, list[str]]) -> list[Finding]:
             )
         ]
     age = int(value)
+    if age > MAX_MAX_AGE:
+        return [
+            failed(
+                CATEGORY,
+                "mtasts.max_age",
+                f"max_age {age} s is over the {MAX_MAX_AGE} s RFC 8461 allows",
+                f"set max_age: {GOOD_MAX_AGE} (a week) to {MAX_MAX_AGE}",
+            )
+        ]
     if age < MIN_MAX_AGE:
         return [
             warned(
@@ -151,6 +245,15 @@ def _max_age(policy: dict[str, list[str]]) -> list[Finding]:
 def _patterns(ctx: Context, policy: dict[str, list[str]]) -> list[Finding]:
     patterns = policy.get("mx", [])
     out: list[Finding] = []
+    if not patterns and (policy.get("mode") or [""])[0] != "none":
+        out.append(
+            failed(
+                CATEGORY,
+                "mtasts.mx",
+                "the policy has no mx line: in enforce mode no MX can be used",
+                "add one `mx:` line per MX host (the plan derives them from the MX list)",
+            )
+        )
     for _, host in mx_hosts(ctx):
         if any(matches(p, host) for p in patterns):
             out.append(passed(CATEGORY, "mtasts.mx", f"the MX {host} matches the policy"))
@@ -182,6 +285,16 @@ def audit_tlsrpt(ctx: Context) -> list[Finding]:
     text = one(ctx, f"_smtp._tls.{ctx.domain}", expected)
     if isinstance(text, Finding):
         return [text]
+    problem = record_problem(text, "TLSRPTv1")
+    if problem is not None:
+        return [
+            failed(
+                category,
+                "tlsrpt.record",
+                f"the TLS-RPT record {text!r}: {problem}",
+                "publish `v=TLSRPTv1; rua=mailto:...` (RFC 8460, section 3)",
+            )
+        ]
     rua = [
         u.strip()
         for part in text.split(";")

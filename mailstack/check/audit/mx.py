@@ -1,43 +1,15 @@
-"""MX: the domain's mail hosts resolve, each address has a PTR that resolves back to it."""
+"""MX: the domain's mail hosts resolve (IPv4 and IPv6), each address has a PTR that resolves back
+to it."""
 
 from __future__ import annotations
 
 import dns.reversename
 
 from mailstack.check.context import Context
-from mailstack.check.report import Finding, failed, info, passed
+from mailstack.check.facts import addresses, is_null_mx, mx_hosts
+from mailstack.check.report import Finding, failed, info, passed, warned
 
 CATEGORY = "MX"
-
-
-def mx_hosts(ctx: Context) -> list[tuple[int, str]]:
-    """(priority, host) of the domain's MX records, lowest priority first; the Null MX is
-    `(0, "")`."""
-
-    def make() -> list[tuple[int, str]]:
-        out = []
-        for text in ctx.texts(ctx.domain, "MX"):
-            priority, host = text.split()
-            out.append((int(priority), host.rstrip(".").lower()))
-        return sorted(out)
-
-    hosts: list[tuple[int, str]] = ctx.once("mx", make)
-    return hosts
-
-
-def is_null_mx(ctx: Context) -> bool:
-    """True when the domain says it receives no mail (RFC 7505: one MX `0 .`)."""
-    return mx_hosts(ctx) == [(0, "")]
-
-
-def addresses(ctx: Context, host: str) -> list[str]:
-    """The host's IPv4 then IPv6 addresses."""
-
-    def make() -> list[str]:
-        return sorted(ctx.texts(host, "A")) + sorted(ctx.texts(host, "AAAA"))
-
-    found: list[str] = ctx.once(f"addresses {host}", make)
-    return found
 
 
 def audit(ctx: Context) -> list[Finding]:
@@ -90,10 +62,11 @@ def _host(ctx: Context, host: str) -> list[Finding]:
     out = [passed(CATEGORY, "mx.address", f"{host} has the address(es) {', '.join(found)}")]
     if not any(":" in a for a in found):
         out.append(
-            info(
+            warned(
                 CATEGORY,
                 "mx.ipv6",
                 f"{host} has no IPv6 address (AAAA): IPv6-only senders cannot reach it",
+                f"give {host} an IPv6 address and publish its AAAA record",
             )
         )
     for address in found:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import smtplib
 
-from mailstack.check.audit.mx import addresses, is_null_mx, mx_hosts
 from mailstack.check.context import Context
+from mailstack.check.facts import addresses, is_null_mx, mx_hosts
 from mailstack.check.report import Finding, failed, info, passed, warned
+from mailstack.check.watchdog import deadline
 
 CATEGORY = "Relay"
 # A recipient in a domain reserved for documentation (RFC 2606): never a real mailbox.
@@ -39,10 +40,11 @@ def audit(ctx: Context) -> list[Finding]:
 
 def _probe(ctx: Context, host: str, address: str) -> Finding:
     where = f"{host} ({address})"
+    seconds = ctx.budget()
+    smtp = smtplib.SMTP(local_hostname="mailstack-check.invalid", timeout=seconds)
     try:
-        with smtplib.SMTP(
-            address, 25, local_hostname="mailstack-check.invalid", timeout=ctx.options.timeout
-        ) as smtp:
+        with deadline(lambda: getattr(smtp, "sock", None), seconds), smtp:
+            smtp.connect(address, 25)
             smtp.ehlo()
             code, reply = smtp.mail("")
             if code >= 400:
