@@ -42,10 +42,25 @@ DOCS = {
     " and a DMARC reject with strict alignment. It takes no other field than `dmarc.rua`.",
     _D + "mx": "The domain's MX hosts, primary and backups; required unless the domain is"
     " parked. A host in one of the described zones must be in group `mail` or `pmg`; a host"
-    " elsewhere (a provider's backup MX) is allowed.",
+    " elsewhere (a provider's backup MX) is allowed. Among the hosts of group `mail`, one"
+    " at most is the primary: mailstack does not replicate mailboxes.",
     _D + "mx[].host": "The MX host's name, never an address; listed once per domain. A host"
     " outside the inventory whose name looks like ours (a typo away) is a warning.",
-    _D + "mx[].priority": "Its MX preference: the lowest is tried first.",
+    _D + "mx[].priority": "Its MX preference: the lowest is tried first. A backup's must be"
+    " higher than its primary's.",
+    _D + "mx[].role": "What the host is for this domain: `primary` keeps its mailboxes and"
+    " serves submission, IMAP and POP3; `backup` accepts mail for the domain's real"
+    " recipients only (550 for any other), with the same checks as the primary, queues it"
+    " while the primary is unreachable and relays it there over DANE- or MTA-STS-verified"
+    " TLS. A host may be primary for one domain and backup for another. A backup needs a"
+    " primary and cannot be a gateway (group `pmg`).",
+    _D + "mx[].queue_lifetime": "A backup's: how long it keeps mail while the primary is"
+    " unreachable before returning it to its sender, as Postfix writes a time (`5d`, `36h`;"
+    " units s, m, h, d, w), from 1h to 30d. A host that is backup for several domains keeps"
+    " mail as long as the longest of theirs, its own outbound mail too.",
+    _D + "mx[].sends": "A backup's: `true` when it also sends the domain's mail, so that its"
+    " addresses are in the domain's SPF record and it gets the domain's DKIM keys. A backup"
+    " that does not send is neither authorised by SPF nor able to sign as the domain.",
     _D + "spf": "The domain's SPF record.",
     _D + "spf.senders": "Who may send as the domain: each sender has exactly one mechanism,"
     " `a`, `mx`, `ip4`, `ip6` or `include`, and says who sends through it in `who`.",
@@ -53,8 +68,10 @@ DOCS = {
     " where a forgotten cloud sender is the first SPF pitfall.",
     _D + "spf.senders[].a": "`true` for the domain's own A/AAAA addresses, or another domain"
     " whose addresses may send.",
-    _D + "spf.senders[].mx": "`true` for the domain's own MX hosts, or another domain whose MX"
-    " hosts may send.",
+    _D + "spf.senders[].mx": "`true` for the domain's own MX hosts that send, or another domain"
+    " whose MX hosts may send. When one of the domain's MX is a backup that does not send"
+    " (`sends: false`), the record lists the sending MX hosts instead of `mx`: the addresses"
+    " of the described ones (`ip4:`, `ip6:`), `a:<host>` for the others.",
     _D + "spf.senders[].ip4": "An IPv4 address or network that may send.",
     _D + "spf.senders[].ip6": "An IPv6 address or network that may send.",
     _D + "spf.senders[].include": "A domain whose SPF record is included: a sending service's."
@@ -97,8 +114,8 @@ DOCS = {
     _D + "mta_sts.mode": "The policy's mode.",
     _D + "mta_sts.max_age": "How long senders may cache the policy, in seconds; under a week is"
     " a warning.",
-    _D + "mta_sts.host": "The host of group `mail` that serves the policy. Unset: the first MX"
-    " of the described hosts that is no gateway, else the `backend`.",
+    _D + "mta_sts.host": "The host of group `mail` that serves the policy. Unset: the domain's"
+    " primary MX among the described hosts (no gateway), else the `backend`.",
     _D + "mta_sts.mx": "The policy's `mx:` patterns (`*.` only as the leftmost label); every MX"
     " must match one. Unset: the MX hosts.",
     _D + "tls_rpt": "The domain's TLS reporting record at `_smtp._tls` (RFC 8460).",

@@ -39,6 +39,14 @@ DKIM_STATES = ("staged", "active", "retiring")
 DKIM_DEFAULT_ALGORITHM = "rsa"
 DKIM_DEFAULT_STATE = "active"
 STS_MODES = ("enforce", "testing", "none")
+# What an MX host is for its domain: the primary keeps its mailboxes (mailstack replicates no
+# mailbox, so a domain has one), a backup queues the domain's mail and relays it to the primary.
+MX_ROLES = ("primary", "backup")
+# How long a backup keeps mail while the primary is unreachable: Postfix's time units.
+BACKUP_QUEUE_LIFETIME = "5d"
+_DURATION = re.compile(r"(?P<count>[1-9][0-9]{0,5})(?P<unit>[smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+QUEUE_LIFETIME_BOUNDS = (3600, 30 * 86400)
 # RFC 6186 and RFC 8314 services, with their ports.
 SERVICES = {
     "submission": 587,
@@ -76,6 +84,17 @@ class Host:
 class Mx:
     host: str
     priority: int
+    # `primary` (mailboxes, submission, IMAP and POP3) or `backup` (queues and relays).
+    role: str = "primary"
+    # A backup's queue lifetime, in seconds; None for a primary.
+    queue_lifetime: int | None = None
+    # A backup that also sends as the domain (SPF, DKIM keys); a primary always does.
+    sends: bool = False
+
+    @property
+    def sender(self) -> bool:
+        """Whether the host sends the domain's mail: its primary, or a backup told to."""
+        return self.role == "primary" or self.sends
 
 
 @dataclass(frozen=True)
@@ -221,10 +240,26 @@ class Description:
 
     def stores(self, domain: Domain) -> tuple[str, ...]:
         """The mail hosts that receive and keep the domain's mail: its backend when it is
-        behind gateways, else its MX hosts that are ours and not gateways."""
+        behind gateways, else its primary MX hosts that are ours and not gateways (backups
+        keep no mailbox)."""
         if domain.backend is not None:
             return (domain.backend,)
-        return tuple(m.host for m in domain.mx if (h := self.host(m.host)) and not h.gateway)
+        return tuple(m.host for m in self.own_mx(domain) if m.role == "primary")
+
+    def backups(self, domain: Domain) -> tuple[str, ...]:
+        """The domain's backup MX hosts that are ours (mail hosts, not gateways), in MX order:
+        they queue its mail while the primary is unreachable and relay it there."""
+        return tuple(m.host for m in self.own_mx(domain) if m.role == "backup")
+
+    def signers(self, domain: Domain) -> tuple[str, ...]:
+        """The mail hosts that send the domain's mail and sign it: those that keep it, and
+        its backups that the description says send (`sends: true`)."""
+        sending = tuple(m.host for m in self.own_mx(domain) if m.role == "backup" and m.sends)
+        return self.stores(domain) + sending
+
+    def own_mx(self, domain: Domain) -> tuple[Mx, ...]:
+        """The domain's MX entries whose hosts are mail hosts of the description."""
+        return tuple(m for m in domain.mx if (h := self.host(m.host)) and not h.gateway)
 
     def policy_host(self, domain: Domain) -> str | None:
         """The mail host that serves the domain's MTA-STS policy over HTTPS: the one it names,
@@ -406,6 +441,13 @@ def _mx_list(r: Reader, problems: Problems) -> tuple[Mx, ...]:
         m = Reader(item, f"{r.at('mx')}[{i}]", problems)
         host = m.name("host", required=True, host=True)
         priority = m.integer("priority", 10, low=0, high=65535)
+        role = m.text("role", "primary", choices=MX_ROLES) or "primary"
+        lifetime = _queue_lifetime(m, problems)
+        sends = m.flag("sends", False)
+        if role == "primary":
+            for key in ("queue_lifetime", "sends"):
+                if m.has(key):
+                    problems.error(m.at(key), "is only for a backup MX (role: backup)")
         m.done()
         if host is not None and host.rsplit(".", 1)[-1].isdigit():
             problems.error(
@@ -414,8 +456,30 @@ def _mx_list(r: Reader, problems: Problems) -> tuple[Mx, ...]:
                 " and its address in the inventory)",
             )
         elif host is not None and first_time(host, m.at("host"), seen, problems):
-            out.append(Mx(host, priority))
+            backup = role == "backup"
+            out.append(Mx(host, priority, role, lifetime if backup else None, sends and backup))
     return tuple(sorted(out, key=lambda m: (m.priority, m.host)))
+
+
+def _queue_lifetime(m: Reader, problems: Problems) -> int:
+    """A backup's queue lifetime, in seconds, from Postfix's form (`5d`, `36h`)."""
+    text = m.text("queue_lifetime", BACKUP_QUEUE_LIFETIME, longest=16) or BACKUP_QUEUE_LIFETIME
+    seconds = seconds_of(text)
+    low, high = QUEUE_LIFETIME_BOUNDS
+    if seconds is None or not low <= seconds <= high:
+        problems.error(
+            m.at("queue_lifetime"),
+            f"{text!r} is not a duration from 1h to 30d: a number and a unit, s, m, h, d or w"
+            " (such as 5d or 36h)",
+        )
+        return seconds_of(BACKUP_QUEUE_LIFETIME) or 0
+    return seconds
+
+
+def seconds_of(text: str) -> int | None:
+    """The seconds of a duration in Postfix's form (`5d`), or None for anything else."""
+    match = _DURATION.fullmatch(text)
+    return int(match["count"]) * _UNIT_SECONDS[match["unit"]] if match else None
 
 
 def _spf(data: object, path: str, problems: Problems) -> Spf:
@@ -729,6 +793,7 @@ def _cross_checks(description: Description, problems: Problems) -> None:
                 problems.error(f"{domain.path}.{key}", f"{target} is not a host of the mail group")
         _gateway_checks(description, domain, names, problems)
         _outside_mx(description, domain, problems)
+        _mx_role_checks(description, domain, problems)
         if domain.mta_sts is not None and domain.mx:
             for i, mx in enumerate(domain.mx):
                 if not any(sts_match(p, mx.host) for p in domain.sts_patterns):
@@ -811,6 +876,45 @@ def _gateway_checks(
         )
     if domain.backend is not None and not gateways:
         problems.error(at, "is only for a domain whose MX are gateways (group pmg)")
+
+
+def _mx_role_checks(description: Description, domain: Domain, problems: Problems) -> None:
+    """One primary among the domain's own mail hosts (mailstack replicates no mailbox), a
+    primary for every backup to relay to, never a gateway as a backup, and every backup after
+    every primary in MX order: a backup's Postfix drops its own and worse preferences, so a
+    primary there would leave it nowhere to relay to."""
+    at = f"{domain.path}.mx"
+    own = {m.host for m in description.own_mx(domain)}
+    primaries = [m for m in domain.mx if m.role == "primary"]
+    own_primaries = [m.host for m in primaries if m.host in own]
+    if len(own_primaries) > 1:
+        problems.error(
+            at,
+            f"{', '.join(own_primaries[:-1])} and {own_primaries[-1]} are primary MX of"
+            f" {domain.name}: mailstack does not replicate mailboxes, so one host keeps them;"
+            " make the others role: backup",
+        )
+    for mx in domain.mx:
+        if mx.role != "backup":
+            continue
+        host = description.host(mx.host)
+        if host is not None and host.gateway:
+            problems.error(
+                at,
+                f"{mx.host} is a gateway (group pmg) and cannot be a backup MX of {domain.name}:"
+                " a gateway relays to the backend",
+            )
+        elif not primaries:
+            problems.error(
+                at, f"{mx.host} is a backup MX of {domain.name}, which has no primary MX"
+            )
+        elif any(p.priority >= mx.priority for p in primaries):
+            problems.error(
+                at,
+                f"the backup MX {mx.host} of {domain.name} has priority {mx.priority}: give it a"
+                f" higher number than its primary's ({max(p.priority for p in primaries)}),"
+                " or it would be tried first and find no primary to relay to",
+            )
 
 
 def _report_addresses_delivered(description: Description, problems: Problems) -> None:

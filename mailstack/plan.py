@@ -17,7 +17,7 @@ from mailstack.dnssource import CacheSource, PlanSource, Source, SourceError
 from mailstack.fields import DNS_NAME_LIMIT, is_labels
 from mailstack.inventory import Inventory
 from mailstack.keys import KeyError_, PublishedKeys, dkim_value, tlsa_311
-from mailstack.model import SERVICES, SPF_ALL, Description, Domain, Host
+from mailstack.model import SERVICES, SPF_ALL, Description, Domain, Host, SpfSender
 from mailstack.problems import Problems
 from mailstack.records import Record, in_zone, zone_of
 from mailstack.smime import smimea
@@ -147,7 +147,7 @@ class _Builder:
                 f"{d.path}.spf", "no SPF record: receivers cannot tell your senders"
             )
             return
-        terms = [s.term() for s in d.spf.senders]
+        terms = [term for s in d.spf.senders for term in self.spf_terms(d, s)]
         all_ = SPF_ALL[d.spf.all] + "all"
         if d.spf.flatten:
             flat = spf.flatten(d.name, terms, all_, self.source)
@@ -160,6 +160,25 @@ class _Builder:
             record = " ".join(["v=spf1", *terms, all_])
         self.add_txt(d.name, record, d.ttl, "spf")
         self.spf_checks.append((d, record))
+
+    def spf_terms(self, d: Domain, sender: SpfSender) -> list[str]:
+        """The sender's SPF terms. `mx` of the domain itself would authorise every MX host: when
+        one is a backup that does not send, the sending MX hosts are listed instead, the
+        addresses of the described ones and `a:` of the others, so that SPF names exactly the
+        hosts that send."""
+        if sender.mechanism != "mx" or sender.value or all(m.sender for m in d.mx):
+            return [sender.term()]
+        terms: list[str] = []
+        for mx in d.mx:
+            host = self.d.host(mx.host)
+            if not mx.sender:
+                continue
+            if host is None:
+                terms.append(f"a:{mx.host}")
+            else:
+                terms += [f"ip4:{host.ipv4}"] if host.ipv4 is not None else []
+                terms += [f"ip6:{host.ipv6}"] if host.ipv6 is not None else []
+        return terms
 
     def dkim(self, d: Domain) -> None:
         for i, selector in enumerate(d.dkim):

@@ -2,12 +2,12 @@
 
 The model (`mailstack.model`) is the only reader of the description; this module turns its
 validated, defaulted `Description` into plain data for one host: the domains whose mail it
-keeps and their accounts, their DKIM selectors with every default filled in, the MTA-STS
-policies and mail client set-ups it serves, the names of its certificate, the gateways
-allowed on its port 25, and, for a gateway (Proxmox Mail Gateway),
-what it relays and where to. Playbooks read it through the `mailstack_share` filter
-(ansible/filter_plugins/mailstack_share.py); roles take it as their input and never look at
-`mailstack_domains` themselves.
+keeps and their accounts, the domains it is a backup MX for and their recipients, their DKIM
+selectors with every default filled in, the MTA-STS policies and mail client set-ups it
+serves, the names of its certificate, the gateways allowed on its port 25, and, for a gateway
+(Proxmox Mail Gateway), what it relays and where to. Playbooks read it through the
+`mailstack_share` filter (ansible/filter_plugins/mailstack_share.py); roles take it as their
+input and never look at `mailstack_domains` themselves.
 
 Passwords are not in the share: `mailboxes` gives them, for the dovecot role alone.
 """
@@ -28,6 +28,8 @@ COMMENT = "mailstack"
 def of(description: Description, host: str) -> dict[str, Any]:
     """The share of `host` (a name of the description's hosts)."""
     served = [d for d in description.domains if host in description.stores(d)]
+    relayed = [d for d in description.domains if host in description.backups(d)]
+    signed = [d for d in description.domains if host in description.signers(d)]
     policies = [p for p in served_policies(description) if p["host"] == host]
     setups = [
         (d, d.autoconfig)
@@ -38,13 +40,15 @@ def of(description: Description, host: str) -> dict[str, Any]:
     return {
         "host": host,
         "domains": [_domain(description, d) for d in served],
+        "relay_domains": [_relayed(d, host) for d in relayed],
+        "backup_relays": _backup_relays(description, served),
         "dkim": [
             {"domain": d.name, "selector": s.selector, "algorithm": s.algorithm, "state": s.state}
-            for d in served
+            for d in signed
             for s in d.dkim
         ],
-        "postmaster": f"postmaster@{served[0].name if served else host}",
-        "inbound_clients": _inbound_clients(description, served),
+        "postmaster": f"postmaster@{next((d.name for d in [*served, *relayed]), host)}",
+        "inbound_clients": _inbound_clients(description, served, relayed),
         "mta_sts": policies,
         "autoconfig": {d.name: autoconfig.settings(d.name, ac) for d, ac in setups},
         "autoconfig_names": names,
@@ -99,10 +103,37 @@ def _accounts(name: str, accounts: Accounts) -> dict[str, Any]:
     }
 
 
-def _inbound_clients(description: Description, served: list[Domain]) -> list[str]:
+def _relayed(d: Domain, host: str) -> dict[str, Any]:
+    """A domain for which the host is a backup MX: the addresses it accepts mail for (its
+    mailboxes and aliases, `@domain` for a catch-all) and how long it keeps mail."""
+    entry = next(m for m in d.mx if m.host == host)
+    a = d.accounts
+    names = [m.name for m in a.mailboxes] + [x.name for x in a.aliases]
+    recipients = [f"{name}@{d.name}" for name in names]
+    if a.catch_all is not None:
+        recipients.append(f"@{d.name}")
+    return {
+        "name": d.name,
+        "zone": d.zone,
+        "recipients": recipients,
+        "queue_lifetime": entry.queue_lifetime,
+    }
+
+
+def _backup_relays(description: Description, served: list[Domain]) -> list[str]:
+    """The addresses of the backup MX hosts of the domains the host keeps: what they relay
+    has passed the same inbound checks there (DMARC is not checked twice)."""
+    names = sorted({b for d in served for b in description.backups(d)})
+    return [str(a) for name in names for a in _addresses(description, name)]
+
+
+def _inbound_clients(
+    description: Description, served: list[Domain], relayed: list[Domain]
+) -> list[str]:
     """The addresses of the gateways in front of the host when every domain it keeps is
-    behind gateways, so that its port 25 takes mail from them alone; else none."""
-    if not served or any(not description.gateways(d) for d in served):
+    behind gateways and it is no backup MX, so that its port 25 takes mail from them alone;
+    else none."""
+    if not served or relayed or any(not description.gateways(d) for d in served):
         return []
     names = sorted({g for d in served for g in description.gateways(d)})
     return [str(a) for name in names for a in _addresses(description, name)]

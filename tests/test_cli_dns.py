@@ -15,7 +15,7 @@ from tests.dnsserver import ZoneServer
 def test_validate_the_lab(lab: str) -> None:
     result = mailstack("spec", "validate", "-i", lab)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{lab}: valid: 3 domain(s), 2 host(s), 2 zone(s)")
+    assert result.stdout.startswith(f"{lab}: valid: 3 domain(s), 3 host(s), 2 zone(s)")
 
 
 def test_validate_lists_every_error_with_its_path(make_inventory: MakeInventory) -> None:
@@ -126,10 +126,11 @@ def test_verify_against_the_zones_own_server(lab: str) -> None:
 
     good = verify_against(zone_text)
     assert good.returncode == 0, good.stdout + good.stderr
-    # 29: with the A and AAAA of pki.example.test, which serves its S/MIME CA (smime), and
-    # the client set-up's _autodiscover SRV and the addresses of autodiscover.example.test
-    # and of example.test itself (autoconfig.well_known).
-    assert "example.test: all 29 record sets served as planned by 127.0.0.1" in good.stdout
+    # 32: with the A and AAAA of pki.example.test, which serves its S/MIME CA (smime); the
+    # client set-up's _autodiscover SRV and the addresses of autodiscover.example.test and of
+    # example.test itself (autoconfig.well_known); and mx2.example.test, the backup MX (its
+    # addresses and HELO SPF; no TLSA in this copy, which has no key).
+    assert "example.test: all 32 record sets served as planned by 127.0.0.1" in good.stdout
 
     # The refresh that OVH failed silently: one record never made it to the server.
     broken = "\n".join(
@@ -139,4 +140,4 @@ def test_verify_against_the_zones_own_server(lab: str) -> None:
     assert bad.returncode == 1
     assert "_dmarc.example.test TXT" in bad.stdout
     assert bad.stdout.splitlines()[0].startswith("missing")
-    assert "1 of 24 record sets missing or different" in bad.stdout
+    assert "1 of 32 record sets missing or different" in bad.stdout

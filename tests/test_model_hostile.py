@@ -36,7 +36,11 @@ FULL: list[dict[str, Any]] = [
     {
         "name": "example.test",
         "zone": "example.test",
-        "mx": [{"host": "gw1.example.test", "priority": 10}],
+        "mx": [
+            {"host": "gw1.example.test", "priority": 10, "role": "primary"},
+            # A provider's backup MX, outside the described zones.
+            {"host": "mx.backup.test", "priority": 20, "role": "backup", "queue_lifetime": "5d"},
+        ],
         "backend": "mx1.example.test",
         "spf": {
             "senders": [
@@ -61,7 +65,11 @@ FULL: list[dict[str, Any]] = [
             "rua": ["mailto:dmarc@example.test"],
             "ruf": ["mailto:dmarc@example.test"],
         },
-        "mta_sts": {"mode": "enforce", "host": "mx1.example.test", "mx": ["gw1.example.test"]},
+        "mta_sts": {
+            "mode": "enforce",
+            "host": "mx1.example.test",
+            "mx": ["gw1.example.test", "mx.backup.test"],
+        },
         "tls_rpt": {"rua": ["https://reports.example.test/tls"]},
         "bimi": {
             "logo": "https://example.test/logo.svg",

@@ -41,7 +41,8 @@ def test_a_full_domain(make_inventory: MakeInventory) -> None:
         [
             domain(
                 mx=[
-                    {"host": "mx2.example.test", "priority": 20},
+                    # A backup that sends too: `mx` names exactly the senders.
+                    {"host": "mx2.example.test", "priority": 20, "role": "backup", "sends": True},
                     {"host": "mx1.example.test", "priority": 10},
                 ],
                 spf={
@@ -284,7 +285,7 @@ def test_keys_are_stable_when_the_description_is_reordered(make_inventory: MakeI
     a = domain(
         mx=[
             {"host": "mx1.example.test", "priority": 10},
-            {"host": "mx2.example.test", "priority": 20},
+            {"host": "mx2.example.test", "priority": 20, "role": "backup"},
         ]
     )
     b = domain("peer.test", mx=[{"host": "mx1.example.test", "priority": 10}])

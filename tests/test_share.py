@@ -41,16 +41,24 @@ EDGE: dict[str, Any] = {
     "dkim": [{"selector": "mailgw"}],
 }
 DOMAINS: list[dict[str, Any]] = [
-    {"name": "example.test", "mx": [{"host": "mx1.example.test"}, {"host": "mx2.example.test"}]},
+    {
+        "name": "example.test",
+        "mx": [
+            {"host": "mx1.example.test"},
+            {"host": "mx2.example.test", "priority": 20, "role": "backup"},
+        ],
+    },
     {"name": "peer.test", "mx": [{"host": "mx1.peer.test"}], "dkim": [{"selector": "s1"}]},
     {"name": "noreply.example.test", "zone": "example.test", "parked": True},
 ]
 
 
 def test_a_host_keeps_the_domains_that_name_it_as_mx_and_parked_ones_never() -> None:
-    assert [d["name"] for d in _share(DOMAINS, HOSTS, "mx2.example.test")["domains"]] == [
+    assert [d["name"] for d in _share(DOMAINS, HOSTS, "mx1.example.test")["domains"]] == [
         "example.test"
     ]
+    # A backup MX keeps none: it relays (tests/test_backup_mx.py).
+    assert _share(DOMAINS, HOSTS, "mx2.example.test")["domains"] == []
     peer = _share(DOMAINS, HOSTS, "mx1.peer.test")
     assert [d["name"] for d in peer["domains"]] == ["peer.test"]
     # Every default filled in: the selector's algorithm and state.
@@ -155,7 +163,12 @@ def test_each_role_receives_the_models_share(name: str) -> None:
         assert roles["opendkim"] == {"opendkim__keys": expected["dkim"]}
         assert roles["postfix"] == {
             "postfix__domains": expected["domains"],
+            "postfix__relay_domains": expected["relay_domains"],
+            "postfix__delay_notice_recipient": expected["postmaster"],
             "postfix__inbound_clients": expected["inbound_clients"],
+        }
+        assert roles["opendmarc"] == {
+            "opendmarc__ignore_hosts": ["127.0.0.1", "::1", *expected["backup_relays"]]
         }
         assert roles["dovecot"] == {
             "dovecot__mailboxes": mailboxes,

@@ -13,6 +13,7 @@ served must be the one the DNS builder derived; a key's TLSA is `mailstack.keys.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -32,6 +33,8 @@ from mailstack.keys import tlsa_311
 HERE = Path(__file__).resolve().parent
 CLIENT = "client.lab.test"
 EXAMPLE = "mx1.example.test"
+# example.test's backup MX: it queues the domain's mail while mx1 is down.
+BACKUP = "mx2.example.test"
 PEER = "mx1.peer.test"
 ALICE = "alice@example.test"
 BOB = "bob@peer.test"
@@ -338,30 +341,35 @@ def check_rollover(r: Result, inventory: str) -> None:
     r.evidence.append("no message deferred by mx1.peer.test during the rollover")
 
 
+def audited(r: Result, inventory: str, domain: str) -> dict[str, Any]:
+    """`mailstack check DOMAIN --json` through molecule/lab/audit.sh, which must find no
+    failure; its report."""
+    done = command(
+        ["bash", str(HERE / "audit.sh"), domain, "--json"],
+        env={**os.environ, "INVENTORY": inventory, "MAILSTACK": tool("mailstack")},
+        check=False,
+    )
+    try:
+        data = dict(json.loads(done.stdout))
+    except json.JSONDecodeError as exc:
+        raise CheckFailed(f"mailstack check {domain}: {done.stderr.strip()}") from exc
+    bad = [f"{f['category']}: {f['message']}" for f in data["findings"] if f["status"] == "fail"]
+    expect(
+        done.returncode == 0 and not bad and not data["errors"],
+        f"mailstack check {domain} exited {done.returncode}: {bad + data['errors']}",
+    )
+    counts = data["counts"]
+    r.evidence.append(
+        f"mailstack check {domain}: score {data['score']}/100, {counts['pass']} passed,"
+        f" {counts['warn']} warnings, 0 failed, in {data['seconds']} s"
+    )
+    return data
+
+
 def check_audit(r: Result, inventory: str) -> None:
     """`mailstack check` of both domains through molecule/lab/audit.sh: no check fails."""
     for domain in ("example.test", "peer.test"):
-        done = command(
-            ["bash", str(HERE / "audit.sh"), domain, "--json"],
-            env={**os.environ, "INVENTORY": inventory, "MAILSTACK": tool("mailstack")},
-            check=False,
-        )
-        try:
-            data = json.loads(done.stdout)
-        except json.JSONDecodeError as exc:
-            raise CheckFailed(f"mailstack check {domain}: {done.stderr.strip()}") from exc
-        bad = [
-            f"{f['category']}: {f['message']}" for f in data["findings"] if f["status"] == "fail"
-        ]
-        expect(
-            done.returncode == 0 and not bad and not data["errors"],
-            f"mailstack check {domain} exited {done.returncode}: {bad + data['errors']}",
-        )
-        counts = data["counts"]
-        r.evidence.append(
-            f"mailstack check {domain}: score {data['score']}/100, {counts['pass']} passed,"
-            f" {counts['warn']} warnings, 0 failed, in {data['seconds']} s"
-        )
+        audited(r, inventory, domain)
 
 
 def dmarc_reports(inventory: str) -> subprocess.CompletedProcess[str]:
@@ -485,6 +493,157 @@ def check_dkim_rotation(r: Result, inventory: str) -> None:
     expect(signed_with(r, "back to the lab's description") == old, f"not signed with {old}")
 
 
+# -- example.test's backup MX, mx2.example.test ------------------------------------------------
+# How many messages wait at the backup while the primary is down, and how long each wait may
+# take: the submissions, the backup's queue filling or emptying, the mailbox being filled.
+BACKUP_MESSAGES = 20
+WAIT = 120
+
+
+def wait_for(what: str, test: Callable[[], Any], timeout: float = WAIT) -> Any:
+    """`test()` again every 3 s until it returns something true; that, or a failed check
+    after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = test()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"{what}: not within {timeout:.0f} s")
+        time.sleep(3)
+
+
+def queued(container: str, recipient: str) -> list[dict[str, Any]]:
+    """The messages in the container's Postfix queue for `recipient` (postqueue -j)."""
+    out = run(container, "postqueue", "-j")
+    entries = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return [e for e in entries if any(x["address"] == recipient for x in e["recipients"])]
+
+
+def unqueued(container: str) -> bool:
+    """Whether the container's Postfix holds no mail for alice."""
+    return not queued(container, ALICE)
+
+
+def deferred_at_backup() -> list[dict[str, Any]] | None:
+    """The backup's deferred messages for alice, once there are BACKUP_MESSAGES of them."""
+    late = [e for e in queued(BACKUP, ALICE) if e["queue_name"] == "deferred"]
+    return late if len(late) >= BACKUP_MESSAGES else None
+
+
+def alice_counts(prefix: str, expected: int, seconds: int) -> dict[str, int]:
+    """Alice's messages whose subject holds `prefix`, by subject, read over IMAPS on mx1,
+    once there are `expected` or after `seconds`."""
+    got = probe("count", EXAMPLE, ALICE, prefix, str(expected), str(seconds))
+    return {str(k): int(v) for k, v in got["subjects"].items()}
+
+
+def postfix_running(container: str) -> bool:
+    state = command(
+        ["podman", "exec", container, "systemctl", "is-active", "postfix@-.service"], check=False
+    )
+    return state.stdout.strip() == "active"
+
+
+def check_backup_receives(r: Result, inventory: str) -> None:
+    """Both MX up: peer.test's mail reaches alice through the primary, and the backup, like
+    the primary, refuses an unknown recipient at RCPT with 550 and takes a real one."""
+    exchange(r, BOB, PEER, ALICE, EXAMPLE)
+    for mx in (BACKUP, EXAMPLE):
+        said = probe("relay", mx, "someone@peer.test", "nobody@example.test", token("who"), "rcpt")
+        expect(said["code"] == 550, f"{mx} answered {said} for nobody@example.test")
+        r.evidence.append(f"{mx}, RCPT TO:<nobody@example.test>: {said['code']} {said['reply']}")
+    said = probe("relay", BACKUP, "someone@peer.test", ALICE, token("rcpt"), "rcpt")
+    expect(said["code"] == 250, f"{BACKUP} answered {said} for {ALICE}")
+    r.evidence.append(f"{BACKUP}, RCPT TO:<{ALICE}>: {said['code']} {said['reply']}")
+
+
+def check_backup_queues(r: Result, inventory: str) -> None:
+    """mx1's Postfix stopped: BACKUP_MESSAGES messages from peer.test go to the backup over
+    DANE and wait in its queue; mx1 started and the backup's queue flushed, alice reads each
+    exactly once over IMAPS."""
+    expect(unqueued(BACKUP), f"{BACKUP} already holds mail for {ALICE}")
+    prefix = token("backup")
+    subjects = [f"{prefix} {i:02d}" for i in range(1, BACKUP_MESSAGES + 1)]
+    since_peer = now(PEER)
+    try:
+        run(EXAMPLE, "systemctl", "stop", "postfix@-.service", "postfix.service")
+        expect(not postfix_running(EXAMPLE), f"{EXAMPLE}'s Postfix did not stop")
+        r.evidence.append(f"{EXAMPLE}: Postfix stopped")
+        sent = probe("submit-many", PEER, "587", BOB, ALICE, *subjects)
+        expect(sent.get("ok") is True, f"submission at {PEER} failed: {sent}")
+        waiting = wait_for(
+            f"{BACKUP_MESSAGES} messages deferred in {BACKUP}'s queue", deferred_at_backup
+        )
+        expect(len(queued(BACKUP, ALICE)) == BACKUP_MESSAGES, f"{BACKUP}'s queue holds more")
+        reason = waiting[0]["recipients"][0].get("delay_reason", "")
+        r.evidence.append(
+            f"{BACKUP}'s queue: {len(waiting)} of {BACKUP_MESSAGES} deferred ({reason})"
+        )
+        dane = [
+            line
+            for line in log(PEER, since_peer, "postfix@-.service").splitlines()
+            if f"Verified TLS connection established to {BACKUP}" in line
+        ]
+        expect(bool(dane), f"{PEER} logged no verified TLS to {BACKUP}")
+        r.evidence.append(f"{PEER} -> {BACKUP}: {dane[-1].strip()}")
+        early = alice_counts(prefix, BACKUP_MESSAGES, 0)
+        expect(not early, f"delivered while {EXAMPLE}'s Postfix was down: {early}")
+        r.evidence.append("alice's mailbox meanwhile: none of them")
+    finally:
+        run(EXAMPLE, "systemctl", "start", "postfix.service", "postfix@-.service")
+    wait_for(f"{EXAMPLE}'s Postfix running", lambda: postfix_running(EXAMPLE))
+    since_flush = now(BACKUP)
+    run(BACKUP, "postqueue", "-f")
+    wait_for(f"{BACKUP}'s queue emptied", functools.partial(unqueued, BACKUP))
+    relayed = log(BACKUP, since_flush, "postfix@-.service").splitlines()
+    verified = [x for x in relayed if f"Verified TLS connection established to {EXAMPLE}" in x]
+    expect(bool(verified), f"{BACKUP} logged no verified TLS to {EXAMPLE}")
+    r.evidence.append(f"{BACKUP} -> {EXAMPLE} after postqueue -f: {verified[-1].strip()}")
+    sent_on = [x for x in relayed if f"to=<{ALICE}>, relay={EXAMPLE}[" in x and "status=sent" in x]
+    r.evidence.append(f"{BACKUP}: {len(sent_on)} relayed to {EXAMPLE} with status=sent")
+    alice_counts(prefix, BACKUP_MESSAGES, WAIT)
+    # Nothing left on the way that could still arrive twice, then the final count.
+    for mx in (PEER, BACKUP, EXAMPLE):
+        wait_for(f"{mx}'s queue without mail for {ALICE}", functools.partial(unqueued, mx))
+    counts = alice_counts(prefix, BACKUP_MESSAGES, 0)
+    missing = sorted(set(subjects) - set(counts))
+    expect(set(counts) == set(subjects), f"missing {missing}, got {counts}")
+    twice = {k: v for k, v in counts.items() if v != 1}
+    expect(not twice, f"delivered more than once: {twice}")
+    r.evidence.append(
+        f"alice reads each of the {BACKUP_MESSAGES} messages exactly once over IMAPS"
+        f" ({subjects[0]} to {subjects[-1]}); no queue holds mail for her"
+    )
+
+
+def check_backup_refuses(r: Result, inventory: str) -> None:
+    """What the primary refuses, the backup refuses too: GTUBE and a DMARC-failing forgery."""
+    for mx in (BACKUP, EXAMPLE):
+        said = probe("relay", mx, "someone@peer.test", ALICE, token("gtube"), "gtube")
+        expect(str(said["code"]).startswith("5"), f"{mx}: GTUBE answered {said}")
+        r.evidence.append(f"{mx}, GTUBE to alice: {said['code']} {said['reply']}")
+        said = probe("relay", mx, ALICE, ALICE, token("forged"))
+        expect(said["code"] == 550 and "DMARC" in str(said["reply"]).upper(), f"{mx}: {said}")
+        r.evidence.append(f"{mx}, From alice@example.test sent by the client: {said['reply']}")
+
+
+def check_backup_audit(r: Result, inventory: str) -> None:
+    """`mailstack check example.test` audits both MX: DANE on each address of the backup,
+    the MTA-STS policy naming it, no open relay there; no failure at all."""
+    data = audited(r, inventory, "example.test")
+    passed = [f for f in data["findings"] if f["status"] == "pass"]
+    for check, start, least in (
+        ("dane.match", f"{BACKUP} (", 2),
+        ("mtasts.mx", f"the MX {BACKUP} ", 1),
+        ("relay.probe", f"{BACKUP} (", 2),
+    ):
+        seen = [f["message"] for f in passed if f["check"] == check]
+        seen = [message for message in seen if message.startswith(start)]
+        expect(len(seen) >= least, f"{check}: {least} passed for {BACKUP} expected, saw {seen}")
+        r.evidence.append(f"{check}: {seen[0][:120]}")
+
+
 # Each check is given its result to fill and the inventory; some need only the first.
 def check_client_setup(r: Result, inventory: str) -> None:
     shared = json.loads(
@@ -542,6 +701,16 @@ CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
         "mail clients set themselves up from autoconfig, autodiscover and a profile",
         check_client_setup,
     ),
+    (
+        "backup MX: both up, mail reaches alice; mx2 refuses an unknown recipient with 550",
+        check_backup_receives,
+    ),
+    (
+        "backup MX: mx1 down, mail queues at mx2 (DANE); mx1 back, each delivered once",
+        check_backup_queues,
+    ),
+    ("backup MX: GTUBE and a DMARC-failing forgery are refused by mx2 too", check_backup_refuses),
+    ("backup MX: mailstack check example.test audits both MX, no failure", check_backup_audit),
 ]
 
 

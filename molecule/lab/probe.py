@@ -3,10 +3,19 @@ client container and runs it there). Each command prints one JSON object.
 
     probe.py submit HOST PORT USER TO SUBJECT       send with AUTH on 587 (STARTTLS) or 465
     probe.py submit-stdin HOST PORT USER TO         the same, the message read from stdin
-    probe.py relay HOST FROM TO SUBJECT [gtube]     send on port 25 as a stranger
+    probe.py submit-many HOST PORT USER TO SUBJECT...
+                                                    send a message of each subject, in one
+                                                    session
+    probe.py relay HOST FROM TO SUBJECT [gtube|rcpt]
+                                                    send on port 25 as a stranger (rcpt: stop
+                                                    after RCPT, send nothing)
     probe.py read HOST USER SUBJECT                 wait for a message over IMAPS; its
                                                     Authentication-Results
-    probe.py fetch HOST USER SUBJECT                the same wait; the whole message, base64
+    probe.py count HOST USER PREFIX N [SECONDS]     wait (120 s) until N messages whose subject
+                                                    holds PREFIX are in INBOX and Junk; how many
+                                                    of each subject there are
+    probe.py fetch HOST USER SUBJECT                wait for a message over IMAPS; all of it,
+                                                    base64
     probe.py https URL                              fetch over HTTPS, certificate checked
     probe.py tamper NAME ADDRESS                    serve Knot's answers with NAME's A record
                                                     replaced by ADDRESS on 127.0.0.1:5300
@@ -83,6 +92,23 @@ def send(host: str, port: str, user: str, to: str, data: bytes) -> None:
         say(ok=False, reply=f"{type(exc).__name__}: {exc}")
 
 
+def submit_many(host: str, port: str, user: str, to: str, *subjects: str) -> None:
+    """A message of each subject, in one authenticated session on 587 (STARTTLS)."""
+    password = json.loads(ACCOUNTS.read_text())[user]
+    tls = ssl.create_default_context()
+    sent = []
+    try:
+        with smtplib.SMTP(host, int(port), timeout=30) as smtp:
+            smtp.starttls(context=tls)
+            smtp.login(user, password)
+            for subject in subjects:
+                if not smtp.sendmail(user, [to], message(user, to, subject)):
+                    sent.append(subject)
+        say(ok=len(sent) == len(subjects), sent=sent)
+    except (smtplib.SMTPException, OSError) as exc:
+        say(ok=False, sent=sent, reply=f"{type(exc).__name__}: {exc}")
+
+
 def relay(host: str, sender: str, to: str, subject: str, kind: str = "") -> None:
     """Port 25 from a host with no rights: no AUTH, not in any trusted network."""
     body = GTUBE if kind == "gtube" else "A message from outside."
@@ -95,38 +121,51 @@ def relay(host: str, sender: str, to: str, subject: str, kind: str = "") -> None
             code, reply = smtp.mail(sender)
             if code == 250:
                 code, reply = smtp.rcpt(to)
-            if code in (250, 251):
+            if code in (250, 251) and kind == "rcpt":
+                smtp.rset()
+            elif code in (250, 251):
                 code, reply = smtp.data(data)
         say(code=code, reply=reply.decode(errors="replace"))
     except (smtplib.SMTPException, OSError) as exc:
         say(code=0, reply=f"{type(exc).__name__}: {exc}")
 
 
+def matching(host: str, user: str, text: str, part: str) -> list[tuple[str, bytes]]:
+    """The messages whose subject holds `text`, in INBOX then Junk, over IMAPS: each with its
+    folder and its `part` (BODY.PEEK[part]: HEADER, HEADER.FIELDS (SUBJECT), or "" for the
+    whole message)."""
+    password = json.loads(ACCOUNTS.read_text())[user]
+    out = []
+    with imaplib.IMAP4_SSL(host, 993, ssl_context=ssl.create_default_context()) as imap:
+        imap.login(user, password)
+        for folder in ("INBOX", "Junk"):
+            if imap.select(folder, readonly=True)[0] != "OK":
+                continue
+            _, found = imap.search(None, "SUBJECT", f'"{text}"')
+            for number in found[0].split():
+                _, parts = imap.fetch(number, f"(BODY.PEEK[{part}])")
+                out.append((folder, parts[0][1] if isinstance(parts[0], tuple) else b""))
+    return out
+
+
 def wait(
     host: str, user: str, subject: str, part: str, timeout: float = 120
 ) -> tuple[str, bytes] | None:
-    """The folder and the `part` (an IMAP FETCH item) of the message with `subject`, once it
-    is there; None after `timeout` seconds."""
-    password = json.loads(ACCOUNTS.read_text())[user]
+    """The folder and `part` of the newest message with `subject`, in the first folder that
+    holds one, once it is there; None after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        with imaplib.IMAP4_SSL(host, 993, ssl_context=ssl.create_default_context()) as imap:
-            imap.login(user, password)
-            for folder in ("INBOX", "Junk"):
-                if imap.select(folder, readonly=True)[0] != "OK":
-                    continue
-                _, found = imap.search(None, "SUBJECT", f'"{subject}"')
-                if found[0]:
-                    number = found[0].split()[-1]
-                    _, parts = imap.fetch(number, f"({part})")
-                    return folder, parts[0][1] if isinstance(parts[0], tuple) else b""
+        found = matching(host, user, subject, part)
+        if found:
+            folder = found[0][0]
+            return folder, [raw for f, raw in found if f == folder][-1]
         if time.monotonic() > deadline:
             return None
         time.sleep(2)
 
 
 def read(host: str, user: str, subject: str) -> None:
-    got = wait(host, user, subject, "BODY.PEEK[HEADER]")
+    got = wait(host, user, subject, "HEADER")
     if got is None:
         say(found=False)
         return
@@ -139,11 +178,27 @@ def read(host: str, user: str, subject: str) -> None:
 
 
 def fetch(host: str, user: str, subject: str) -> None:
-    got = wait(host, user, subject, "BODY.PEEK[]")
+    got = wait(host, user, subject, "")
     if got is None:
         say(found=False)
         return
     say(found=True, folder=got[0], message=base64.b64encode(got[1]).decode())
+
+
+def count(host: str, user: str, prefix: str, expected: str, seconds: str = "120") -> None:
+    """Every message whose subject holds `prefix`, in INBOX and Junk, counted by subject, once
+    there are `expected` of them or the time is over."""
+    deadline = time.monotonic() + float(seconds)
+    while True:
+        subjects: dict[str, int] = {}
+        for _, raw in matching(host, user, prefix, "HEADER.FIELDS (SUBJECT)"):
+            subject = str(message_from_bytes(raw).get("Subject", ""))
+            subjects[subject] = subjects.get(subject, 0) + 1
+        total = sum(subjects.values())
+        if total >= int(expected) or time.monotonic() > deadline:
+            say(total=total, subjects=subjects)
+            return
+        time.sleep(2)
 
 
 def https(url: str) -> None:
@@ -302,8 +357,10 @@ def main() -> None:
         "submit": submit,
         "submit-stdin": submit_stdin,
         "fetch": fetch,
+        "submit-many": submit_many,
         "relay": relay,
         "read": read,
+        "count": count,
         "https": https,
         "setup": setup,
         "tamper": tamper,
