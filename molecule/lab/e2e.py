@@ -680,6 +680,15 @@ def check_client_setup(r: Result, inventory: str) -> None:
     r.evidence.append(f"from that answer alone: sent on {got['smtp']}, read back on {got['imap']}")
 
 
+def check_smime(r: Result, inventory: str) -> None:
+    """S/MIME end to end, by smime.py (its own steps, which use this file's helpers)."""
+    done = command(
+        [sys.executable, str(HERE / "smime.py"), "--inventory", inventory], timeout=900, check=False
+    )
+    r.evidence += [line for line in done.stdout.splitlines() if line.strip()][-40:]
+    expect(done.returncode == 0, f"smime.py exited {done.returncode}: {done.stderr[-500:]}")
+
+
 CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
     ("both zones validate through the resolver; a tampered answer does not", check_dnssec),
     ("peer.test and example.test exchange mail over DANE-verified TLS", check_dane),
@@ -711,6 +720,10 @@ CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
     ),
     ("backup MX: GTUBE and a DMARC-failing forgery are refused by mx2 too", check_backup_refuses),
     ("backup MX: mailstack check example.test audits both MX, no failure", check_backup_audit),
+    (
+        "S/MIME: signed and encrypted from alice to bob via SMIMEA; revocation withdraws it",
+        check_smime,
+    ),
 ]
 
 
