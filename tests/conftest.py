@@ -16,6 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 MakeInventory = Callable[..., Path]
+# A real SHA512-CRYPT hash (`openssl passwd -6 -salt mailstacksalt secret`), for descriptions
+# that need a mailbox with a password.
+PASSWORD_HASH = (
+    "{SHA512-CRYPT}$6$mailstacksalt$A/.L55IHOAr3HjJn3sSlMvSC737whB1YeYluBzMTPbbxfqUj2dScO"  # noqa: S105
+    ".7yGP4PoRRW3/zfl6W3rHaA/3sCqN2nb."
+)
 ROOT = Path(__file__).resolve().parent.parent
 
 

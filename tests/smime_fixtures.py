@@ -8,9 +8,9 @@ from typing import Any
 
 from mailstack.inventory import load
 from mailstack.smime.actions import Smime
-from tests.conftest import MakeInventory, domain, hosts
+from tests.conftest import PASSWORD_HASH, MakeInventory, domain, hosts
 
-HASH = "{SHA512-CRYPT}$6$salt$hash"
+HASH = PASSWORD_HASH
 MAILBOXES = ("alice", "bob")
 
 

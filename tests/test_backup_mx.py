@@ -15,7 +15,7 @@ from mailstack.inventory import load
 from mailstack.model import Description, parse
 from mailstack.plan import Plan, build
 from mailstack.problems import DescriptionError
-from tests.conftest import MakeInventory, domain, ec_key, hosts, public_pem
+from tests.conftest import PASSWORD_HASH, MakeInventory, domain, ec_key, hosts, public_pem
 from tests.rendering import render
 from tests.test_role_configs import parameters, site_postfix_vars
 
@@ -23,7 +23,7 @@ HOSTS = hosts("mx1.example.test", "mx2.example.test", "mx1.peer.test")
 PRIMARY = {"host": "mx1.example.test", "priority": 10}
 BACKUP = {"host": "mx2.example.test", "priority": 20, "role": "backup"}
 ACCOUNTS: dict[str, Any] = {
-    "mailboxes": [{"name": "alice", "password_hash": "{BLF-CRYPT}$2y$05$x"}],
+    "mailboxes": [{"name": "alice", "password_hash": PASSWORD_HASH}],
     "aliases": [
         {"name": "postmaster", "to": ["alice@example.test"]},
         {"name": "dmarc", "to": ["alice@example.test"]},

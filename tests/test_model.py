@@ -9,7 +9,7 @@ import pytest
 from mailstack.fields import is_address
 from mailstack.model import Description, parse
 from mailstack.problems import DescriptionError
-from tests.conftest import domain, hosts
+from tests.conftest import PASSWORD_HASH, domain, hosts
 
 
 def errors(domains: Any, host_vars: dict[str, dict[str, Any]] | None = None) -> list[str]:
@@ -207,11 +207,7 @@ def test_mta_sts_wildcard_covers_one_label() -> None:
     assert any("no pattern covers the MX a.mx1.example.test" in e for e in found)
 
 
-# `openssl passwd -6 -salt mailstacksalt secret`
-HASH = (
-    "{SHA512-CRYPT}$6$mailstacksalt$A/.L55IHOAr3HjJn3sSlMvSC737whB1YeYluBzMTPbbxfqUj2dScO"
-    ".7yGP4PoRRW3/zfl6W3rHaA/3sCqN2nb."
-)
+HASH = PASSWORD_HASH
 
 
 def test_a_quota_is_read() -> None:

@@ -6,7 +6,7 @@
 # them in .cache/reports/lab.txt. Exit 0 only when all of it passes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-export ANSIBLE_VAULT_PASSWORD_FILE=${ANSIBLE_VAULT_PASSWORD_FILE:-inventories/lab/vault-password}
+export ANSIBLE_VAULT_PASSWORD_FILE=${ANSIBLE_VAULT_PASSWORD_FILE:-$PWD/inventories/lab/vault-password}
 INVENTORY=inventories/lab
 REPORT=.cache/reports/lab.txt
 mkdir -p .cache/reports
