@@ -12,6 +12,7 @@ routing data this checker does not have: it is said to be untested, never passed
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -147,35 +148,55 @@ def _names(codes: list[int]) -> str:
     return ", ".join(tlshello.suite_name(c) for c in codes)
 
 
-def _suites(category: str, where: str, found: Scan) -> list[Finding]:
-    if not found.suites_tested:
-        return [_untested(category, "tls.ciphers", where, "cipher suites", found)]
-    out: list[Finding] = []
-    bad = found.suites.get(Grade.INSUFFICIENT, [])
-    weak = found.suites.get(Grade.PHASE_OUT, [])
-    if bad:
-        out.append(
-            failed(
-                category,
-                "tls.ciphers",
-                f"{where}: accepts insufficient cipher suites: {_names(bad)}",
-                FIX_CIPHERS,
-            )
-        )
-    else:
-        out.append(
-            passed(category, "tls.ciphers", f"{where}: no insufficient cipher suite accepted")
-        )
-    if weak:
+@dataclass(frozen=True)
+class Graded:
+    """What one graded check found: what is insufficient (None: nothing), the message when
+    nothing is, and what is to be phased out (None: nothing), each with its fix."""
+
+    insufficient: str | None
+    sufficient: str
+    fix: str
+    phase_out: str | None
+    phase_out_fix: str
+
+
+def _graded(category: str, check: str, found: Graded) -> list[Finding]:
+    """A failure for what is insufficient, else a pass; and a warning, not scored, for what is
+    to be phased out."""
+    out = [
+        failed(category, check, found.insufficient, found.fix)
+        if found.insufficient is not None
+        else passed(category, check, found.sufficient)
+    ]
+    if found.phase_out is not None:
         out.append(
             warned(
                 category,
-                "tls.ciphers.phase_out",
-                f"{where}: accepts cipher suites to be phased out: {_names(weak)}",
-                FIX_PHASE_OUT,
+                f"{check}.phase_out",
+                found.phase_out,
+                found.phase_out_fix,
                 mandatory=False,
             )
         )
+    return out
+
+
+def _suites(category: str, where: str, found: Scan) -> list[Finding]:
+    if not found.suites_tested:
+        return [_untested(category, "tls.ciphers", where, "cipher suites", found)]
+    bad = found.suites.get(Grade.INSUFFICIENT, [])
+    weak = found.suites.get(Grade.PHASE_OUT, [])
+    out = _graded(
+        category,
+        "tls.ciphers",
+        Graded(
+            f"{where}: accepts insufficient cipher suites: {_names(bad)}" if bad else None,
+            f"{where}: no insufficient cipher suite accepted",
+            FIX_CIPHERS,
+            f"{where}: accepts cipher suites to be phased out: {_names(weak)}" if weak else None,
+            FIX_PHASE_OUT,
+        ),
+    )
     if found.order_violation is not None:
         chosen, better = found.order_violation
         out.append(
@@ -208,30 +229,20 @@ def _exchange(category: str, where: str, found: Scan) -> list[Finding]:
     else:
         bad = found.groups.get(Grade.INSUFFICIENT, [])
         weak = found.groups.get(Grade.PHASE_OUT, [])
-        if bad:
-            out.append(
-                failed(
-                    category,
-                    "tls.groups",
-                    f"{where}: accepts insufficient key exchange groups: "
-                    + ", ".join(GROUP_NAMES.get(g, hex(g)) for g in bad),
-                    "allow X25519, secp256r1 and secp384r1 only (Postfix: tls_eecdh_auto_curves)",
-                )
-            )
-        else:
-            out.append(
-                passed(category, "tls.groups", f"{where}: no insufficient elliptic curve accepted")
-            )
-        if weak:
-            out.append(
-                warned(
-                    category,
-                    "tls.groups.phase_out",
-                    f"{where}: accepts secp224r1, to be phased out",
-                    "drop secp224r1",
-                    mandatory=False,
-                )
-            )
+        out += _graded(
+            category,
+            "tls.groups",
+            Graded(
+                f"{where}: accepts insufficient key exchange groups: "
+                + ", ".join(GROUP_NAMES.get(g, hex(g)) for g in bad)
+                if bad
+                else None,
+                f"{where}: no insufficient elliptic curve accepted",
+                "allow X25519, secp256r1 and secp384r1 only (Postfix: tls_eecdh_auto_curves)",
+                f"{where}: accepts secp224r1, to be phased out" if weak else None,
+                "drop secp224r1",
+            ),
+        )
     out.append(_dh(category, where, found))
     out.append(_kex_hash(category, where, found))
     return out
@@ -392,35 +403,24 @@ def _certificate(category: str, where: str, got: Handshake, *, port25: bool) -> 
         except ValueError:
             continue
     graded = [c for c in certs if not (c.issuer == c.subject and c is not certs[0])]
-    out: list[Finding] = []
     keys = [(c, *_key_grade(c.public_key())) for c in graded]
     bad = [
         f"{c.subject.rfc4514_string()}: {what}" for c, g, what in keys if g == Grade.INSUFFICIENT
     ]
     weak = [f"{c.subject.rfc4514_string()}: {what}" for c, g, what in keys if g == Grade.PHASE_OUT]
-    if bad:
-        out.append(
-            failed(
-                category,
-                "tls.cert_key",
-                f"{where}: insufficient public key(s) in the certificate chain: {'; '.join(bad)}",
-                "use an RSA key of 3072 bits or more, or ECDSA P-256/P-384 (role tls)",
-            )
-        )
-    else:
-        out.append(
-            passed(category, "tls.cert_key", f"{where}: the certificates' keys are strong enough")
-        )
-    if weak:
-        out.append(
-            warned(
-                category,
-                "tls.cert_key.phase_out",
-                f"{where}: public key(s) to be phased out: {'; '.join(weak)}",
-                "move to RSA 3072 or ECDSA P-256 at the next key change",
-                mandatory=False,
-            )
-        )
+    out = _graded(
+        category,
+        "tls.cert_key",
+        Graded(
+            f"{where}: insufficient public key(s) in the certificate chain: {'; '.join(bad)}"
+            if bad
+            else None,
+            f"{where}: the certificates' keys are strong enough",
+            "use an RSA key of 3072 bits or more, or ECDSA P-256/P-384 (role tls)",
+            f"{where}: public key(s) to be phased out: {'; '.join(weak)}" if weak else None,
+            "move to RSA 3072 or ECDSA P-256 at the next key change",
+        ),
+    )
     signed = [c for c in graded if c.issuer != c.subject]
     weak_sigs = [
         f"{c.subject.rfc4514_string()}: {c.signature_algorithm_oid._name}"
