@@ -454,7 +454,7 @@ def _add_dns_commands(
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `mailstack` and its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = options.Parser(
         prog="mailstack",
         description="A whole self-hosted mail infrastructure as code, from one description.",
     )

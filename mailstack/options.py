@@ -9,10 +9,11 @@ Nothing defaults to an inventory: a command that needs a description and is give
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 INVENTORY_ENV = "MAILSTACK_INVENTORY"
 NO_INVENTORY = 2
@@ -68,11 +69,37 @@ def add_json(p: argparse.ArgumentParser, help_: str = "machine-readable output")
     p.add_argument("--json", action="store_true", help=help_)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage error is one line: `prog: error: message` (exit 2),
+    as every other refusal of the CLI; `--help` gives the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# The longest --timeout taken: an hour, far beyond any useful wait.
+MAX_TIMEOUT = 3600.0
+
+
+def seconds(text: str) -> float:
+    """A --timeout: a finite number of seconds above zero, at most MAX_TIMEOUT."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]} is not a positive number of seconds (at most {MAX_TIMEOUT:g})"
+        )
+    return value
+
+
 def add_timeout(p: argparse.ArgumentParser, default: float, what: str) -> None:
-    """`--timeout SECONDS`, for `what` (e.g. "per network operation")."""
+    """`--timeout SECONDS`, for `what` (e.g. "per network operation"), refusing nan, inf,
+    zero, negatives and more than an hour."""
     p.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=default,
         metavar="SECONDS",
         help=f"seconds {what} (default {default:g})",

@@ -35,10 +35,10 @@ STARTUP = 3.0  # seconds for the interpreter to start and import, on a loaded ma
         (["example.test", "--selector", "../.."], "argument --selector '../..'"),
         (["example.test", "--resolver", "not-an-ip"], "argument --resolver 'not-an-ip'"),
         (["example.test", "--resolver-port", "70000"], "argument --resolver-port 70000"),
-        (["example.test", "--timeout", "nan"], "argument --timeout nan"),
-        (["example.test", "--timeout", "inf"], "argument --timeout inf"),
-        (["example.test", "--timeout", "0"], "argument --timeout 0"),
-        (["example.test", "--timeout", "-1"], "argument --timeout -1"),
+        (["example.test", "--timeout", "nan"], "argument --timeout: nan is not"),
+        (["example.test", "--timeout", "inf"], "argument --timeout: inf is not"),
+        (["example.test", "--timeout", "0"], "argument --timeout: 0 is not"),
+        (["example.test", "--timeout", "-1"], "argument --timeout: -1 is not"),
     ],
 )
 def test_a_bad_argument_is_one_line_naming_it(args: list[str], named: str) -> None:
@@ -49,6 +49,17 @@ def test_a_bad_argument_is_one_line_naming_it(args: list[str], named: str) -> No
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("mailstack check: error: ")
     assert named in lines[0]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1", "3601"])
+def test_every_command_refuses_a_timeout_that_is_no_deadline(value: str) -> None:
+    """The reverse lookups of `dmarc report` take the same --timeout as `check`."""
+    result = mailstack("dmarc", "report", "--timeout", value, "no-such-report.xml")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"mailstack dmarc report: error: argument --timeout: {value} is not a positive number"
+        " of seconds (at most 3600)"
+    ]
 
 
 @pytest.fixture
