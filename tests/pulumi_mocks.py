@@ -6,6 +6,7 @@ process and every resource it declares is recorded with its type, name, inputs a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ParamSpec, cast
@@ -89,5 +90,16 @@ P = ParamSpec("P")
 
 
 def pulumi_test(fn: Callable[P, pulumi.Output[None]]) -> Callable[P, None]:
-    """`pulumi.runtime.test` (untyped upstream), typed: runs `fn` and awaits its output."""
-    return cast(Callable[P, None], pulumi.runtime.test(fn))  # type: ignore[no-untyped-call]
+    """`pulumi.runtime.test` (untyped upstream), typed: runs `fn` and awaits its output, on
+    the thread's current event loop, made anew when an earlier test's `asyncio.run` left the
+    thread without one."""
+    test = cast(Callable[P, None], pulumi.runtime.test(fn))  # type: ignore[no-untyped-call]
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            asyncio.set_event_loop(asyncio.new_event_loop())
+        test(*args, **kwargs)
+
+    return run
