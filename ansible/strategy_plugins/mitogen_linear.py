@@ -45,11 +45,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import ansible_mitogen.affinity
 from ansible.collections.list import list_collection_dirs
 from ansible.playbook.block import Block
 from ansible.plugins.loader import filter_loader, module_loader, test_loader
 from ansible.plugins.strategy.linear import StrategyModule as Linear
 from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule as Mitogen
+
+# No CPU pinning. Mitogen pins Ansible's processes to CPUs, and on a controller of 2 or 3 CPUs
+# it keeps one for its multiplexer and pins every other process, and everything they start, to
+# the rest: the lab's containers, started through podman from a pinned process, then ran every
+# service on one core of two (spamd's five children shared it). Its base policy pins nothing.
+ansible_mitogen.affinity.policy = ansible_mitogen.affinity.Policy()
 
 __all__ = ["StrategyModule"]
 
