@@ -10,6 +10,7 @@ import os
 import secrets
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -18,6 +19,7 @@ import pytest
 
 from mailstack.check.audit import dane, dnssec, mtasts
 from mailstack.check.context import Context, Options
+from mailstack.check.https import FetchError, fetch
 from mailstack.check.report import Finding
 from mailstack.dnsquery import Dns
 from mailstack.keys import tlsa_311
@@ -189,3 +191,39 @@ def test_a_correctly_signed_domain_validates_from_its_anchor() -> None:
         )
         found = dnssec.audit(ctx)
     assert {f.status for f in found} == {"pass"}
+
+
+class TricklingHandler(http.server.BaseHTTPRequestHandler):
+    """Answers 200 with a policy it sends one octet a second: each read returns in time."""
+
+    def do_GET(self) -> None:
+        body = POLICY.encode() * 20
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for octet in body:  # bounded: the body's length, and the client leaves early
+            try:
+                self.wfile.write(bytes([octet]))
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(1.0)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@needs_root
+def test_a_trickling_web_server_cannot_hold_a_fetch_past_its_timeout(pki: Pki) -> None:
+    """--timeout bounds the whole fetch, not each read: the policy never arrives in time."""
+    address = loopback()
+    with (
+        https_server(pki, address, TricklingHandler),
+        context(ZONE.format(name=NAME, address=address), pki) as ctx,
+    ):
+        start = time.monotonic()
+        with pytest.raises(FetchError):
+            fetch(ctx, "https://mta-sts.example.test/.well-known/mta-sts.txt")
+        elapsed = time.monotonic() - start
+    assert elapsed < ctx.options.timeout + 1.0

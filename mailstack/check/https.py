@@ -41,10 +41,13 @@ class _Connection(http.client.HTTPSConnection):
         super().__init__(host, 443, timeout=timeout, context=context)
         self._address = address
         self._context = context
+        # The socket, kept: http.client forgets its own once the response says the
+        # connection closes after it, while the body is still being read from it.
+        self.wrapped: ssl.SSLSocket | None = None
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self.wrapped = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def fetch(ctx: Context, url: str, xml: bytes | None = None) -> Fetched:
@@ -68,10 +71,13 @@ def fetch(ctx: Context, url: str, xml: bytes | None = None) -> Fetched:
         headers = {"User-Agent": "mailstack-check"}
         if xml is not None:
             headers["Content-Type"] = "text/xml; charset=utf-8"
-        with deadline(lambda: connection.sock, seconds):
+        with deadline(lambda: connection.wrapped, seconds) as expiry:
             connection.request("GET" if xml is None else "POST", path, body=xml, headers=headers)
             response = connection.getresponse()
             body = response.read(MAX_BODY + 1)
+        if expiry.fired:
+            # What was read before the socket was shut down is not the whole answer.
+            raise FetchError(f"{url}: no complete answer within {seconds:g} s")
     except ssl.SSLCertVerificationError as error:
         raise FetchError(f"{host}'s certificate is not valid: {error.verify_message}") from error
     except (OSError, http.client.HTTPException) as error:

@@ -10,11 +10,22 @@ import threading
 from collections.abc import Callable, Iterator
 
 
+class Expiry:
+    """Whether the deadline passed: a library may take the shut-down socket for the end of a
+    short answer, so the caller must ask this before trusting what it read."""
+
+    def __init__(self) -> None:
+        self.fired = False
+
+
 @contextlib.contextmanager
-def deadline(sock: Callable[[], socket.socket | None], seconds: float) -> Iterator[None]:
-    """Within the block, `sock()` (the socket, once there is one) is shut down after `seconds`."""
+def deadline(sock: Callable[[], socket.socket | None], seconds: float) -> Iterator[Expiry]:
+    """Within the block, `sock()` (the socket, once there is one) is shut down after `seconds`;
+    the block gets an `Expiry` that says whether it was."""
+    expiry = Expiry()
 
     def expire() -> None:
+        expiry.fired = True
         current = sock()
         if current is not None:
             with contextlib.suppress(OSError):
@@ -24,6 +35,6 @@ def deadline(sock: Callable[[], socket.socket | None], seconds: float) -> Iterat
     timer.daemon = True
     timer.start()
     try:
-        yield
+        yield expiry
     finally:
         timer.cancel()
