@@ -7,6 +7,7 @@ process and every resource it declares is recorded with its type, name, inputs a
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ParamSpec, cast
@@ -95,6 +96,7 @@ def pulumi_test(fn: Callable[P, pulumi.Output[None]]) -> Callable[P, None]:
     thread without one."""
     test = cast(Callable[P, None], pulumi.runtime.test(fn))  # type: ignore[no-untyped-call]
 
+    @functools.wraps(test)
     def run(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
             asyncio.get_event_loop_policy().get_event_loop()
