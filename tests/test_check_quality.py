@@ -13,6 +13,7 @@ import os
 import socket
 import ssl
 import struct
+import subprocess
 import threading
 import time
 import warnings
@@ -362,6 +363,42 @@ def test_a_1024_bit_key_and_a_certificate_for_another_name(tmp_path: Path, serve
     assert trust.status == "warn" and not trust.mandatory
     assert "other.example.test" in trust.message
     assert only(found, "tls.cert_signature")[0].status == "pass"
+
+
+def sha1_signed_chain(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for NAME signed with SHA-1 by a CA of its own, as a chain file and key:
+    made by the openssl command, since the cryptography package refuses to sign with SHA-1."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.pem", "-subj", "/CN=SHA-1 test CA", "-days", "2", "-sha256")  # fmt: skip
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key",
+            "-out", "leaf.csr", "-subj", f"/CN={NAME}")  # fmt: skip
+    (tmp_path / "san.ext").write_text(f"subjectAltName=DNS:{NAME}\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-sha1", "-days", "2", "-set_serial", "2", "-extfile", "san.ext",
+            "-out", "leaf.pem")  # fmt: skip
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes((tmp_path / "leaf.pem").read_bytes() + (tmp_path / "ca.pem").read_bytes())
+    return chain, tmp_path / "leaf.key"
+
+
+def test_a_certificate_signed_with_sha1_fails(tmp_path: Path, serve: Serve) -> None:
+    chain, key = sha1_signed_chain(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")  # before the chain: OpenSSL refuses SHA-1 above 0
+    context.load_cert_chain(chain, key)
+    server = serve("smtp", context)
+    from mailstack.check.tlsprobe import handshake  # noqa: PLC0415
+
+    got = handshake(HOST, server.port, starttls="smtp", server_name=NAME, timeout=3)
+    found = tlsquality._certificate("TLS quality", "mx port 25", got, port25=True)
+    (signature,) = only(found, "tls.cert_signature")
+    assert signature.status == "fail"
+    assert "sha1WithRSAEncryption" in signature.message
+    assert only(found, "tls.cert_key")[0].status == "pass"
 
 
 @needs_root
