@@ -71,8 +71,19 @@ class Engine:
         }
 
 
+def _event_loop() -> None:
+    """Give the thread an event loop when an earlier `asyncio.run` (the report reader's
+    reverse lookups, run in-process by tests) left it without one: Pulumi's mocks use the
+    current loop."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def start_engine(stack: str = "test") -> Engine:
     """Fresh mocks: nothing of an earlier stack is seen."""
+    _event_loop()
     pulumi.runtime.reset_options()
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
@@ -92,16 +103,12 @@ P = ParamSpec("P")
 
 def pulumi_test(fn: Callable[P, pulumi.Output[None]]) -> Callable[P, None]:
     """`pulumi.runtime.test` (untyped upstream), typed: runs `fn` and awaits its output, on
-    the thread's current event loop, made anew when an earlier test's `asyncio.run` left the
-    thread without one."""
+    the thread's current event loop (`_event_loop`)."""
     test = cast(Callable[P, None], pulumi.runtime.test(fn))  # type: ignore[no-untyped-call]
 
     @functools.wraps(test)
     def run(*args: P.args, **kwargs: P.kwargs) -> None:
-        try:
-            asyncio.get_event_loop_policy().get_event_loop()
-        except RuntimeError:
-            asyncio.set_event_loop(asyncio.new_event_loop())
+        _event_loop()
         test(*args, **kwargs)
 
     return run
