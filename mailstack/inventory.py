@@ -6,8 +6,9 @@ hosts), `mailstack_ipv4` and `mailstack_ipv6`. Ansible's own inventory code read
 files, so what mailstack plans is what the playbooks see.
 
 An inventory is data, never a program: mailstack reads the YAML inventory files at the top of
-the directory (`hosts.yml`) with Ansible's `yaml` inventory plugin alone, so that no inventory
-script or other plugin runs, and the `group_vars`/`host_vars` beside them. A vars file
+the directory (`*.yml`, `*.yaml`, and `hosts`) with Ansible's `yaml` inventory plugin alone,
+so that no inventory script or other plugin runs, and the `group_vars`/`host_vars` beside
+them. A vars file
 encrypted with ansible-vault is opened with the password given the usual ways:
 `--vault-password-file`, `ANSIBLE_VAULT_PASSWORD_FILE` (or ansible.cfg's
 `vault_password_file`), or the inventory's own `vault-password` file, which is read as text
@@ -31,6 +32,10 @@ GATEWAY_GROUP = "pmg"
 HOST_VARS = ("mailstack_ipv4", "mailstack_ipv6")
 # The inventory files mailstack reads, at the top of the directory.
 INVENTORY_SUFFIXES = (".yml", ".yaml")
+# A YAML inventory file without a suffix, as Ansible's yaml plugin reads it too: `hosts`, the
+# name Molecule gives its link to a scenario's inventory (other files without one, such as
+# vault-password, are not inventories).
+INVENTORY_NAMES = ("hosts",)
 # The inventory's own vault password file (the lab's test-only key is one).
 VAULT_FILE = "vault-password"
 VAULT_HOW = (
@@ -90,7 +95,9 @@ def inventory_files(path: Path) -> list[Path]:
         files = sorted(
             p
             for p in path.iterdir()
-            if p.suffix in INVENTORY_SUFFIXES and not p.name.startswith(".") and p.is_file()
+            if (p.suffix in INVENTORY_SUFFIXES or p.name in INVENTORY_NAMES)
+            and not p.name.startswith(".")
+            and p.is_file()
         )
     except OSError as exc:
         raise NotAnInventory(path, f"cannot be read: {exc.strerror}") from exc
