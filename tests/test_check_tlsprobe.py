@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mailstack.check.tlsprobe import (
+    Deferred,
     Handshake,
     ProbeError,
     Tlsa,
@@ -732,3 +733,27 @@ def test_not_after_is_the_leaf_expiry(
     assert result.not_after == pki.leaf.not_valid_after_utc
     assert result.not_after.utcoffset() == datetime.timedelta(0)
     assert result.not_after != pki.ca.not_valid_after_utc
+
+
+def test_a_server_that_turns_the_probe_away_for_now_is_deferred_not_broken() -> None:
+    """A 421 greeting (Postfix's answer over a client's connection rate) says nothing of the
+    server's TLS: the probe raises Deferred, which the audits report as not tested."""
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(1)
+    listener.settimeout(5)
+
+    def greet() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"421 4.7.0 mx.example.test Error: too many connections\r\n")
+
+    thread = threading.Thread(target=greet, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(Deferred, match=r"refuses for now .*421"):
+            handshake(HOST, listener.getsockname()[1], starttls="smtp", server_name=NAME, timeout=3)
+    finally:
+        thread.join(5)
+        listener.close()
+    assert issubclass(Deferred, ProbeError)

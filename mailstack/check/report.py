@@ -16,6 +16,12 @@ from typing import Any, Literal
 Status = Literal["pass", "warn", "fail", "info"]
 
 # The categories in the order they are shown.
+# The fix of a probe the server refused for now (a 4xx greeting: a rate limit, a full
+# queue): not a fault of its TLS, so a warning that does not count.
+RETRY = (
+    "run the check again later: the server turned the connection away for now (a rate limit"
+    " per client address counts the checker's probes too)"
+)
 CATEGORIES = (
     "MX",
     "Name servers",

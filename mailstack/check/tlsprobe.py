@@ -48,6 +48,11 @@ class ProbeError(Exception):
     """The connection, the STARTTLS dialogue or the TLS handshake failed."""
 
 
+class Deferred(ProbeError):
+    """The server refused for now (a 4xx greeting, such as a rate limit's 421): nothing about
+    its TLS is known, and nothing is wrong with it either."""
+
+
 @dataclass(frozen=True)
 class Handshake:
     """What one completed TLS handshake showed.
@@ -247,6 +252,10 @@ def _reason(error: BaseException) -> str:
 
 def _smtp_starttls(lines: _Lines, helo: str) -> None:
     code, texts = lines.smtp_reply("SMTP greeting")
+    if 400 <= code < 500:
+        raise Deferred(
+            f"{lines.where}: the server refuses for now (greeting: {code} {_echo(texts[0])})"
+        )
     if code != 220:
         raise lines.fail(f"the server does not accept mail (greeting: {code} {_echo(texts[0])})")
     lines.send(f"EHLO {helo}")

@@ -16,8 +16,8 @@ from urllib.parse import quote
 from mailstack import clientsetup
 from mailstack.check.context import Context
 from mailstack.check.https import FetchError, fetch
-from mailstack.check.report import Finding, failed, info, passed, warned
-from mailstack.check.tlsprobe import Handshake, ProbeError, Starttls, handshake
+from mailstack.check.report import RETRY, Finding, failed, info, passed, warned
+from mailstack.check.tlsprobe import Deferred, Handshake, ProbeError, Starttls, handshake
 from mailstack.clientsetup import ParseError, Server
 
 CATEGORY = "Client setup"
@@ -213,6 +213,10 @@ def _handshake(ctx: Context, server: Server, address: str) -> Finding:
                 cafile=ctx.options.cafile,
                 timeout=ctx.options.timeout,
             ),
+        )
+    except Deferred as error:
+        return warned(
+            CATEGORY, "clients.server", f"{where}: not tested: {error}", RETRY, mandatory=False
         )
     except ProbeError as error:
         return failed(CATEGORY, "clients.server", f"{where}: {error}", FIX_SERVER)

@@ -19,8 +19,8 @@ from mailstack.check.facts import (
     mx_hosts,
     tls_handshake,
 )
-from mailstack.check.report import Finding, failed, info, passed, warned
-from mailstack.check.tlsprobe import ProbeError, Starttls, Tlsa, tlsa_match
+from mailstack.check.report import RETRY, Finding, failed, info, passed, warned
+from mailstack.check.tlsprobe import Deferred, ProbeError, Starttls, Tlsa, tlsa_match
 from mailstack.keys import tlsa_311
 
 CATEGORY = "DANE and TLS"
@@ -107,6 +107,12 @@ def _address(ctx: Context, host: str, address: str, records: list[Tlsa] | None) 
     where = f"{host} ({address}) port 25"
     try:
         got = tls_handshake(ctx, host, (address, 25, "smtp"))
+    except Deferred as error:
+        return [
+            warned(
+                CATEGORY, "tls.starttls", f"{where}: not tested: {error}", RETRY, mandatory=False
+            )
+        ]
     except ProbeError as error:
         return [
             failed(
@@ -179,6 +185,10 @@ def _client(ctx: Context, host: str, address: str, port: int, starttls: Starttls
     where = f"{host} ({address}) port {port}"
     try:
         got = tls_handshake(ctx, host, (address, port, starttls))
+    except Deferred as error:
+        return [
+            warned(CLIENT, "client.tls", f"{where}: not tested: {error}", RETRY, mandatory=False)
+        ]
     except ProbeError as error:
         return [
             failed(
