@@ -33,7 +33,6 @@ from mailstack.check.tlsprobe import (
     Handshake,
     ProbeError,
     Tlsa,
-    accepts,
     handshake,
     tlsa_match,
 )
@@ -489,8 +488,6 @@ def test_closed_port() -> None:
         port = closed.getsockname()[1]
         with pytest.raises(ProbeError, match=rf"^{HOST} port {port}: cannot connect: "):
             handshake(HOST, port, starttls="smtp", server_name=NAME, timeout=TIMEOUT)
-        with pytest.raises(ProbeError, match=rf"^{HOST} port {port}: cannot connect: "):
-            accepts(HOST, port, ssl.TLSVersion.TLSv1_2, starttls=None, timeout=TIMEOUT)
 
 
 def test_silent_server_times_out() -> None:
@@ -559,82 +556,6 @@ def test_ipv6_literal(pki: Pki, serve: Serve, chain_context: ssl.SSLContext) -> 
     )
     assert (result.address, result.verify_error) == ("::1", None)
     assert result.chain == (pki.leaf_der, pki.ca_der)
-
-
-# --- 4. accepts ---------------------------------------------------------------------------
-
-
-def test_accepts_on_a_tls12_and_later_server(pki: Pki, serve: Serve) -> None:
-    context = server_context(pki.chain_pem, pki.leaf_key, minimum=ssl.TLSVersion.TLSv1_2)
-    server = serve("smtp", context)
-
-    def answer(version: ssl.TLSVersion) -> bool:
-        return accepts(HOST, server.port, version, starttls="smtp", timeout=TIMEOUT)
-
-    assert answer(ssl.TLSVersion.TLSv1) is False
-    assert answer(ssl.TLSVersion.TLSv1_1) is False
-    assert answer(ssl.TLSVersion.TLSv1_2) is True
-    assert server.record.versions == ["TLSv1.2"]  # the refused ones never completed
-    if ssl.HAS_TLSv1_3:
-        assert answer(ssl.TLSVersion.TLSv1_3) is True
-        assert server.record.versions == ["TLSv1.2", "TLSv1.3"]
-    assert server.record.after_tls.count("QUIT") == len(server.record.versions)
-
-
-def test_accepts_raises_when_the_dialogue_fails(
-    serve: Serve, chain_context: ssl.SSLContext
-) -> None:
-    server = serve("smtp-without-starttls", chain_context)
-    with pytest.raises(ProbeError, match="does not offer STARTTLS"):
-        accepts(HOST, server.port, ssl.TLSVersion.TLSv1_2, starttls="smtp", timeout=TIMEOUT)
-
-
-def _tls10_unavailable(context: ssl.SSLContext) -> str | None:
-    """Why this OpenSSL cannot complete a TLS 1.0 handshake with itself; None if it can."""
-    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client.check_hostname = False
-    client.verify_mode = ssl.CERT_NONE
-    client.set_ciphers("DEFAULT:@SECLEVEL=0")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        client.minimum_version = client.maximum_version = ssl.TLSVersion.TLSv1
-    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
-    ends = [
-        client.wrap_bio(to_client, to_server),
-        context.wrap_bio(to_server, to_client, server_side=True),
-    ]
-    done = [False, False]
-    try:
-        for _ in range(10):
-            for index, end in enumerate(ends):
-                if not done[index]:
-                    try:
-                        end.do_handshake()
-                        done[index] = True
-                    except ssl.SSLWantReadError:
-                        pass
-            if all(done):
-                return None if ends[0].version() == "TLSv1" else f"got {ends[0].version()}"
-    except ssl.SSLError as error:
-        return str(error)
-    return "the in-memory handshake did not finish"
-
-
-def test_accepts_tls10_on_a_server_that_serves_it(pki: Pki, serve: Serve) -> None:
-    context = server_context(
-        pki.chain_pem, pki.leaf_key, minimum=ssl.TLSVersion.TLSv1, ciphers="DEFAULT:@SECLEVEL=0"
-    )
-    reason = _tls10_unavailable(context)
-    if reason is not None:
-        pytest.skip(f"this OpenSSL ({ssl.OPENSSL_VERSION}) cannot serve TLS 1.0: {reason}")
-    server = serve("pop3", context)
-    assert accepts(HOST, server.port, ssl.TLSVersion.TLSv1, starttls="pop3", timeout=TIMEOUT)
-    assert server.record.versions == ["TLSv1"]
-    # And the full probe reports the version the server chose at its best.
-    assert probe(server, "pop3", cafile=str(pki.ca_pem)).version == EXPECTED_VERSION
-
-
-# --- 5. TLSA ------------------------------------------------------------------------------
 
 
 def test_tlsa_311_of_a_certificate_as_sent_is_the_hash_of_its_key(pki: Pki) -> None:
@@ -723,7 +644,7 @@ def test_tlsa_from_text_rejects(text: str, problem: str) -> None:
     assert problem in str(caught.value)
 
 
-# --- 6. expiry ----------------------------------------------------------------------------
+# --- 4. expiry ----------------------------------------------------------------------------
 
 
 def test_not_after_is_the_leaf_expiry(

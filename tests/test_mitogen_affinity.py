@@ -11,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+
+# The tools of the environment that runs the tests, whatever PATH says.
 BIN = Path(sys.executable).parent
 
 PLAY = """

@@ -34,10 +34,12 @@ CATEGORIES = (
     "DANE and TLS",
     "TLS quality",
     "Client TLS",
+    "Client setup",
     "BIMI",
     "CAA",
     "Relay",
     "Drift",
+    "S/MIME",
 )
 _WEIGHT: dict[Status, float] = {"pass": 1.0, "warn": 0.5, "fail": 0.0}
 

@@ -3,9 +3,9 @@
 `handshake` connects to one address and port, speaks the STARTTLS dialogue of SMTP, IMAP or
 POP3 (or none, for implicit TLS on 465, 993 and 995), and reports what the server offered:
 the protocol version and cipher, the certificate chain exactly as sent, whether that chain
-verifies against the CA bundle for the expected name, and the leaf's expiry. `accepts` tells
-whether a server completes a handshake pinned to one protocol version (to find servers that
-still speak TLS 1.0 or 1.1). `tlsa_match` checks DANE TLSA records against a chain.
+verifies against the CA bundle for the expected name, and the leaf's expiry. `tlsa_match`
+checks DANE TLSA records against a chain. Which versions and ciphers a server accepts is
+tlsscan's work, with hand-written ClientHellos (tlshello).
 
 The client side is deliberately permissive about protocol versions and ciphers (OpenSSL's
 lowest supported version, "DEFAULT:@SECLEVEL=0"): the probe must be able to talk to an old
@@ -27,7 +27,6 @@ import datetime
 import socket
 import ssl
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -541,60 +540,3 @@ def handshake(  # noqa: PLR0913 (the public signature: keyword-only options)
         verify_error = _verify_sentence(error, server_name)
         attempt(_context(verify=False))
     return seen[0]
-
-
-def _pinned(version: ssl.TLSVersion) -> ssl.SSLContext:
-    """A client context offering exactly `version`, verifying nothing."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.set_ciphers(PERMISSIVE_CIPHERS)
-    with warnings.catch_warnings():
-        # Python deprecates TLSv1 and TLSv1_1; probing for them is the point here.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        context.minimum_version = version
-        context.maximum_version = version
-    return context
-
-
-def _local_refusal(context: ssl.SSLContext) -> str | None:
-    """Why this OpenSSL cannot even send a ClientHello with `context`; None when it can."""
-    client = context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
-    try:
-        client.do_handshake()
-    except ssl.SSLWantReadError:
-        return None  # the ClientHello is written, waiting for the server
-    except ssl.SSLError as error:
-        return _reason(error)
-    return None
-
-
-def accepts(
-    address: str,
-    port: int,
-    version: ssl.TLSVersion,
-    *,
-    starttls: Starttls,
-    timeout: float = 5.0,
-) -> bool:
-    """Whether the server completes a handshake pinned to exactly `version`.
-
-    True when the handshake completes; False when the server refuses it (an alert, or the
-    server hanging up on the ClientHello). Raises ProbeError when the connection or the
-    STARTTLS dialogue fails, when the handshake times out, and when this machine's OpenSSL
-    cannot offer `version` at all (so that no answer can be had).
-    """
-    target = _Target(address, port, starttls, "mailstack-check.invalid", Clock(timeout))
-    where = target.where
-    context = _pinned(version)
-    refusal = _local_refusal(context)
-    if refusal is not None:
-        raise ProbeError(
-            f"{where}: cannot test {version.name}: this machine's OpenSSL will not offer it "
-            f"({refusal})"
-        )
-    try:
-        _tls(target, context, None, lambda tls: None)
-    except _Refused:
-        return False
-    return True

@@ -15,9 +15,10 @@ from urllib.parse import quote
 
 from mailstack import clientsetup
 from mailstack.check.context import Context
+from mailstack.check.facts import tls_handshake
 from mailstack.check.https import FetchError, fetch
 from mailstack.check.report import RETRY, Finding, failed, info, passed, warned
-from mailstack.check.tlsprobe import Deferred, Handshake, ProbeError, Starttls, handshake
+from mailstack.check.tlsprobe import Deferred, ProbeError, Starttls
 from mailstack.clientsetup import ParseError, Server
 
 CATEGORY = "Client setup"
@@ -203,17 +204,7 @@ def _handshake(ctx: Context, server: Server, address: str) -> Finding:
     starttls: Starttls = server.protocol if server.tls == "starttls" else None
     where = f"{server} at {address}"
     try:
-        got: Handshake = ctx.once(
-            f"tls {address} {server.port} {starttls} {server.host}",
-            lambda: handshake(
-                address,
-                server.port,
-                starttls=starttls,
-                server_name=server.host,
-                cafile=ctx.options.cafile,
-                timeout=ctx.options.timeout,
-            ),
-        )
+        got = tls_handshake(ctx, server.host, (address, server.port, starttls))
     except Deferred as error:
         return warned(
             CATEGORY, "clients.server", f"{where}: not tested: {error}", RETRY, mandatory=False
