@@ -4,7 +4,8 @@ The model (`mailstack.model`) is the only reader of the description; this module
 validated, defaulted `Description` into plain data for one host: the domains whose mail it
 keeps and their accounts, the domains it is a backup MX for and their recipients, their DKIM
 selectors with every default filled in, the MTA-STS policies and mail client set-ups it
-serves, the names of its certificate, the gateways allowed on its port 25, and, for a gateway
+serves, the names at which it serves S/MIME CA certificates and CRLs, the names of its
+certificate, the gateways allowed on its port 25, and, for a gateway
 (Proxmox Mail Gateway), what it relays and where to. Playbooks read it through the
 `mailstack_share` filter (ansible/filter_plugins/mailstack_share.py); roles take it as their
 input and never look at `mailstack_domains` themselves.
@@ -20,6 +21,7 @@ from typing import Any
 from mailstack import autoconfig, mtasts
 from mailstack.accounts import Accounts
 from mailstack.model import Description, Domain
+from mailstack.smime import serve
 
 # What the gateway's objects say they were made by (PMG's comment field).
 COMMENT = "mailstack"
@@ -57,8 +59,21 @@ def of(description: Description, host: str) -> dict[str, Any]:
             *(f"mta-sts.{p['domain']}" for p in policies),
             *(name for site in names.values() for name in site),
         ],
+        "pki": _pki(description, host),
         "gateway": _gateway(description, host),
     }
+
+
+def _pki(description: Description, host: str) -> list[dict[str, Any]]:
+    """The names this host serves S/MIME CA certificates and CRLs at, over plain HTTP, with
+    their files (paths relative to the inventory's published directory)."""
+    sites: dict[str, list[dict[str, str]]] = {}
+    for f in serve.served(description):
+        if f.host == host:
+            sites.setdefault(f.name, []).append(
+                {"path": f.path, "published": f.published.as_posix(), "type": f.content_type}
+            )
+    return [{"name": name, "files": files} for name, files in sites.items()]
 
 
 def mailboxes(description: Description, host: str) -> list[dict[str, Any]]:

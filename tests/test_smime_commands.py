@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mailstack import share
 from mailstack.cli import main
 from mailstack.inventory import load
 from mailstack.plan import build
@@ -431,7 +432,7 @@ def test_a_key_that_is_not_the_certificates_is_refused() -> None:
 def test_the_pki_name_serves_the_ca_certificate_and_crl(inventory: Path) -> None:
     assert run(inventory, "issue", "alice@example.test") == 0
     loaded = load(inventory)
-    found = served(loaded.description, loaded.published)
+    found = served(loaded.description)
     assert [(s.host, s.name, s.path, s.content_type) for s in found] == [
         (
             "mx1.example.test",
@@ -446,12 +447,33 @@ def test_the_pki_name_serves_the_ca_certificate_and_crl(inventory: Path) -> None
             "application/pkix-crl",
         ),
     ]
-    ca = x509.load_der_x509_certificate(found[0].source.read_bytes())
+    ca = x509.load_der_x509_certificate((loaded.published.root / found[0].published).read_bytes())
     cert = x509.load_pem_x509_certificate(
         (inventory / "published/smime/example.test/mailboxes/alice.pem").read_bytes()
     )
     cert.verify_directly_issued_by(ca)
-    x509.load_der_x509_crl(found[1].source.read_bytes())
+    x509.load_der_x509_crl((loaded.published.root / found[1].published).read_bytes())
+
+
+def test_the_pki_host_share_names_the_files_to_serve(inventory: Path) -> None:
+    loaded = load(inventory)
+    assert share.of(loaded.description, "mx1.example.test")["pki"] == [
+        {
+            "name": "pki.example.test",
+            "files": [
+                {
+                    "path": "/smime/example.test/ca.crt",
+                    "published": "smime/example.test/ca.crt",
+                    "type": "application/pkix-cert",
+                },
+                {
+                    "path": "/smime/example.test/ca.crl",
+                    "published": "smime/example.test/ca.crl",
+                    "type": "application/pkix-crl",
+                },
+            ],
+        }
+    ]
 
 
 def test_issue_of_several_addresses_is_all_or_nothing(

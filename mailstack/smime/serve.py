@@ -3,8 +3,9 @@ and its CRL, at the URLs written into every certificate it issues.
 
 Plain HTTP, as the S/MIME Baseline Requirements want for CRL and CA-issuer URLs (a client
 checking a certificate must not need another certificate checked first). The files are the
-ones `mailstack smime` publishes into the inventory; a web server on `pki_host` serves them
-with these paths and content types (docs/smime.md#serving-the-ca-certificate-and-crl).
+ones `mailstack smime` publishes into the inventory, named relative to its `published/`
+directory; the `pki` role on `pki_host` serves them with these paths and content types
+(docs/smime.md#serving-the-ca-certificate-and-crl).
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from mailstack.smime.profile import Urls
 
 @dataclass(frozen=True)
 class Served:
-    """One file: on `host` (a mail host), at http://`name``path`, from `source`."""
+    """One file: on `host` (a mail host), at http://`name``path`, from `published` (relative
+    to the inventory's published directory)."""
 
     host: str
     name: str
     path: str
-    source: Path
+    published: Path
     content_type: str
 
 
-def served(description: Description, published: PublishedKeys) -> list[Served]:
+def served(description: Description) -> list[Served]:
     """Every file the CAs' names serve, for the domains whose CA mailstack keeps."""
+    published = PublishedKeys(Path())
     out = []
     for domain in description.domains:
         smime, host = domain.smime, description.pki_host(domain)
@@ -38,8 +41,8 @@ def served(description: Description, published: PublishedKeys) -> list[Served]:
         urls = Urls.at(smime.pki_name, domain.name)
         prefix = f"http://{smime.pki_name}"
         out += [
-            Served(host, smime.pki_name, url.removeprefix(prefix), source, content_type)
-            for url, source, content_type in (
+            Served(host, smime.pki_name, url.removeprefix(prefix), file, content_type)
+            for url, file, content_type in (
                 (urls.ca, published.smime_ca_der(domain.name), "application/pkix-cert"),
                 (urls.crl, published.smime_crl(domain.name), "application/pkix-crl"),
             )

@@ -4,7 +4,8 @@
 
 1. `mailstack smime` issues (or renews) the certificates of alice@example.test (RSA 3072) and
    bob@peer.test (ECDSA P-256) and exports them; the zones are published again
-   (ansible/lab/lab-dns.yml), now with their SMIMEA records.
+   (ansible/lab/lab-dns.yml), now with their SMIMEA records, and the CA certificate is served
+   at the http:// URL the certificates name (site.yml --tags pki).
 2. Alice's side finds bob's certificate through his SMIMEA record, DNSSEC-validated (the
    client's validating resolver sets AD, and `mailstack check --smime` validates the chain
    from the lab's trust anchors), signs a message with her key and encrypts it to bob with
@@ -13,8 +14,9 @@
    example.test's CA, and the signer's certificate is the one her DNSSEC-validated SMIMEA
    record holds. The milters on the way (DKIM, DMARC, SpamAssassin) left it intact. One
    changed byte fails the verification.
-4. Alice's certificate is revoked: the CRL lists its serial, and once the zones are published
-   again her SMIMEA record is gone from the zone. A new certificate is then issued for her, and
+4. Alice's certificate is revoked: once published again (`site.yml --tags pki` and the zones),
+   the CRL served at http://pki.example.test/ lists its serial, and her SMIMEA record is gone
+   from the zone. A new certificate is then issued for her, and
    the zones published again, so that the lab is left with both addresses in DNS.
 
 Runs on the controller in the project's environment, as e2e.py does (whose helpers it uses),
@@ -60,7 +62,30 @@ def certify(inventory: str, address: str) -> None:
 
 
 def publish(inventory: str) -> None:
+    """The zones, with the SMIMEA records; the CAs' certificates and CRLs, over HTTP."""
     e2e.playbook(inventory, "lab/lab-dns.yml", "-e", "lab_dns_zones_only=true")
+    e2e.playbook(inventory, "site.yml", "--tags", "pki")
+
+
+FETCH = (
+    "import base64, sys, urllib.request\n"
+    "with urllib.request.urlopen(sys.argv[1], timeout=10) as r:\n"
+    "    print(r.headers['Content-Type']); print(base64.b64encode(r.read()).decode())"
+)
+
+
+def served_by_pki(r: e2e.Result, inventory: str, name: str) -> bytes:
+    """The CA file `name` (ca.crt, ca.crl) of example.test, fetched by the client from the URL
+    its certificates name; it must be the one `mailstack smime` published, with its type."""
+    url = f"http://pki.example.test/smime/example.test/{name}"
+    kind, data = e2e.run(e2e.CLIENT, "python3", "-c", FETCH, url).split()
+    body = base64.b64decode(data)
+    want = "application/pkix-crl" if name.endswith(".crl") else "application/pkix-cert"
+    e2e.expect(kind == want, f"{url} is served as {kind}, not {want}")
+    published = Path(inventory) / "published/smime/example.test" / name
+    e2e.expect(body == published.read_bytes(), f"{url} is not the published {name}")
+    r.evidence.append(f"{url}: the published {name} ({len(body)} bytes, {kind})")
+    return body
 
 
 def exported(inventory: str, address: str, work: Path) -> pkcs12.Contents:
@@ -151,6 +176,7 @@ def check_exchange(r: e2e.Result, inventory: str, work: Path) -> None:
         certify(inventory, address)
     publish(inventory)
     r.evidence.append("certificates issued for alice (RSA) and bob (ECDSA); zones published")
+    served_by_pki(r, inventory, "ca.crt")
     alice = exported(inventory, ALICE, work)
     bob = exported(inventory, BOB, work)
     bob_from_dns = smimea_from_dns(r, BOB)
@@ -213,12 +239,15 @@ def check_exchange(r: e2e.Result, inventory: str, work: Path) -> None:
 
 def check_revocation(r: e2e.Result, inventory: str, work: Path) -> None:
     revoked = json.loads(mailstack(inventory, "smime", "revoke", ALICE, "--json"))
-    crl = Path(inventory) / "published/smime/example.test/ca.crl"
+    publish(inventory)
+    crl = work / "served.crl"
+    crl.write_bytes(served_by_pki(r, inventory, "ca.crl"))
     listed = openssl("crl", "-inform", "DER", "-in", str(crl), "-noout", "-text").stdout
     e2e.expect(revoked["serial"].upper().lstrip("0") in listed.replace(":", "").upper(),
-               f"the CRL does not list {revoked['serial']}: {listed}")  # fmt: skip
-    r.evidence.append(f"alice's certificate {revoked['serial'][:16]}... revoked: the CRL lists it")
-    publish(inventory)
+               f"the served CRL does not list {revoked['serial']}: {listed}")  # fmt: skip
+    r.evidence.append(
+        f"alice's certificate {revoked['serial'][:16]}... revoked: the CRL served lists it"
+    )
     name = smimea.owner(ALICE)
     served = e2e.run(e2e.CLIENT, "dig", "+short", "@10.231.0.2", "SMIMEA", name).strip()
     e2e.expect(served == "", f"{name} is still served: {served[:60]}")
