@@ -693,6 +693,14 @@ def check_smime(r: Result, inventory: str) -> None:
     expect(done.returncode == 0, f"smime.py exited {done.returncode}: {done.stderr[-500:]}")
 
 
+def check_lists(r: Result, inventory: str) -> None:
+    """Mailing lists end to end, by lists.py (its own steps, which use this file's helpers)."""
+    argv = [sys.executable, str(HERE / "lists.py"), "--inventory", inventory]
+    done = command(argv, timeout=1200, check=False)
+    r.evidence += [line for line in done.stdout.splitlines() if line.strip()][-60:]
+    expect(done.returncode == 0, f"lists.py exited {done.returncode}: {done.stderr[-500:]}")
+
+
 CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
     ("both zones validate through the resolver; a tampered answer does not", check_dnssec),
     ("peer.test and example.test exchange mail over DANE-verified TLS", check_dane),
@@ -727,6 +735,10 @@ CHECKS: list[tuple[str, Callable[[Result, str], None]]] = [
     (
         "S/MIME: signed and encrypted from alice to bob via SMIMEA; revocation withdraws it",
         check_smime,
+    ),
+    (
+        "mailing lists: made from the description, DMARC-safe and ARC-sealed, archived, kept",
+        check_lists,
     ),
 ]
 

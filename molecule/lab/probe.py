@@ -10,7 +10,8 @@ client container and runs it there). Each command prints one JSON object.
                                                     send on port 25 as a stranger (rcpt: stop
                                                     after RCPT, send nothing)
     probe.py read HOST USER SUBJECT                 wait for a message over IMAPS; its
-                                                    Authentication-Results
+                                                    Authentication-Results, List-Id, From and
+                                                    how many ARC-Seal fields it has
     probe.py count HOST USER PREFIX N [SECONDS]     wait (120 s) until N messages whose subject
                                                     holds PREFIX are in INBOX and Junk; how many
                                                     of each subject there are
@@ -174,6 +175,9 @@ def read(host: str, user: str, subject: str) -> None:
         found=True,
         folder=got[0],
         authentication_results=headers.get_all("Authentication-Results", []),
+        list_id=str(headers.get("List-Id", "")),
+        sender=str(headers.get("From", "")),
+        arc_seals=len(headers.get_all("ARC-Seal", [])),
     )
 
 
