@@ -4,20 +4,27 @@ The model (`mailstack.model`) is the only reader of the description; this module
 validated, defaulted `Description` into plain data for one host: the domains whose mail it
 keeps and their accounts, the domains it is a backup MX for and their recipients, their DKIM
 selectors with every default filled in, the MTA-STS policies and mail client set-ups it
-serves, the names of its certificate, the gateways allowed on its port 25, and, for a gateway
-(Proxmox Mail Gateway), what it relays and where to. Playbooks read it through the
+serves, the names of its certificate, the gateways allowed on its port 25, the mailing lists
+it runs (Mailman) with their members, and, for a gateway (Proxmox Mail Gateway), what it
+relays and where to. Playbooks read it through the
 `mailstack_share` filter (ansible/filter_plugins/mailstack_share.py); roles take it as their
 input and never look at `mailstack_domains` themselves.
 
 Passwords are not in the share: `mailboxes` gives them, for the dovecot role alone.
+
+A domain of mailing lists is not among the host's `domains` (those are the domains whose
+mailboxes it keeps, which Postfix and Dovecot deliver): the list host has it in
+`list_domains`, and its lists in `mailman`. Making the list host's share reads the lists'
+member files and runs their member commands (mailstack.listmembers), in `inventory_dir`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Any
 
-from mailstack import autoconfig, mtasts
+from mailstack import autoconfig, listmembers, lists, mtasts
 from mailstack.accounts import Accounts
 from mailstack.model import Description, Domain
 
@@ -25,9 +32,20 @@ from mailstack.model import Description, Domain
 COMMENT = "mailstack"
 
 
-def of(description: Description, host: str) -> dict[str, Any]:
-    """The share of `host` (a name of the description's hosts)."""
-    served = [d for d in description.domains if host in description.stores(d)]
+def of(
+    description: Description,
+    host: str,
+    inventory_dir: Path | None = None,
+    *,
+    timeout: float = listmembers.COMMAND_TIMEOUT,
+) -> dict[str, Any]:
+    """The share of `host` (a name of the description's hosts). For a list host, the members
+    of its lists are read from their sources, files and commands in `inventory_dir` (a
+    command stopped after `timeout` seconds); DescriptionError names each one that failed."""
+    listed = [d for d in description.domains if description.list_host(d) == host]
+    served = [
+        d for d in description.domains if host in description.stores(d) and d.mailman is None
+    ]
     relayed = [d for d in description.domains if host in description.backups(d)]
     signed = [d for d in description.domains if host in description.signers(d)]
     policies = [p for p in served_policies(description) if p["host"] == host]
@@ -37,11 +55,17 @@ def of(description: Description, host: str) -> dict[str, Any]:
         if d.autoconfig is not None and d.autoconfig.host == host
     ]
     names = {d.name: autoconfig.site_names(d.name, ac.well_known) for d, ac in setups}
+    tls_names = [
+        host,
+        *(f"mta-sts.{p['domain']}" for p in policies),
+        *(name for site in names.values() for name in site),
+    ]
+    tls_names += [n for n in _web_names(listed) if n not in tls_names]
     return {
         "host": host,
         "domains": [_domain(description, d) for d in served],
         "relay_domains": [_relayed(d, host) for d in relayed],
-        "backup_relays": _backup_relays(description, served),
+        "backup_relays": _backup_relays(description, [*served, *listed]),
         "dkim": [
             {"domain": d.name, "selector": s.selector, "algorithm": s.algorithm, "state": s.state}
             for d in signed
@@ -52,12 +76,52 @@ def of(description: Description, host: str) -> dict[str, Any]:
         "mta_sts": policies,
         "autoconfig": {d.name: autoconfig.settings(d.name, ac) for d, ac in setups},
         "autoconfig_names": names,
-        "tls_names": [
-            host,
-            *(f"mta-sts.{p['domain']}" for p in policies),
-            *(name for site in names.values() for name in site),
-        ],
+        "tls_names": tls_names,
+        "list_domains": [d.name for d in listed],
+        "mailman": {"domains": _mailman(description, listed, inventory_dir, timeout)},
         "gateway": _gateway(description, host),
+    }
+
+
+def _web_names(listed: list[Domain]) -> list[str]:
+    """The names of the list domains' web interfaces (Postorius, HyperKitty), each once."""
+    names = [d.mailman.web_name for d in listed if d.mailman is not None]
+    return list(dict.fromkeys(names))
+
+
+def _mailman(
+    description: Description, listed: list[Domain], inventory_dir: Path | None, timeout: float
+) -> list[dict[str, Any]]:
+    """The list domains the host runs, each list with every default filled in and its
+    members read from its source."""
+    members = listmembers.resolve(description, listed, inventory_dir, timeout=timeout)
+    out = []
+    for d in listed:
+        if d.mailman is None:
+            continue
+        out.append(
+            {
+                "name": d.name,
+                "web_name": d.mailman.web_name,
+                "remove_absent": d.mailman.remove_absent,
+                "lists": [_list(d.name, x, members[d.name][x.name]) for x in d.mailman.lists],
+            }
+        )
+    return out
+
+
+def _list(domain: str, x: lists.MailingList, members: list[str]) -> dict[str, Any]:
+    return {
+        "address": x.address(domain),
+        "name": x.name,
+        "description": x.description,
+        "owners": list(x.owners),
+        "moderators": list(x.moderators),
+        "subscription": x.subscription,
+        "moderation": {"members": x.members_action, "nonmembers": x.nonmembers_action},
+        "archive": x.archive,
+        "dmarc_mitigation": x.dmarc_mitigation,
+        "members": members,
     }
 
 
@@ -105,11 +169,14 @@ def _accounts(name: str, accounts: Accounts) -> dict[str, Any]:
 
 def _relayed(d: Domain, host: str) -> dict[str, Any]:
     """A domain for which the host is a backup MX: the addresses it accepts mail for (its
-    mailboxes and aliases, `@domain` for a catch-all) and how long it keeps mail."""
+    mailboxes and aliases, `@domain` for a catch-all, every address of its lists) and how
+    long it keeps mail."""
     entry = next(m for m in d.mx if m.host == host)
     a = d.accounts
     names = [m.name for m in a.mailboxes] + [x.name for x in a.aliases]
     recipients = [f"{name}@{d.name}" for name in names]
+    if d.mailman is not None:
+        recipients += lists.addresses(d.name, d.mailman)
     if a.catch_all is not None:
         recipients.append(f"@{d.name}")
     return {
