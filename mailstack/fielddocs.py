@@ -205,8 +205,7 @@ DOCS = {
     " not ending in `-bounces`, `-confirm`, `-join`, `-leave`, `-owner`, `-request`,"
     " `-subscribe` or `-unsubscribe` (the addresses Mailman keeps for every list), and not"
     " `postmaster`.",
-    _D + "mailman.lists[].description": "A short description of the list, shown in its web"
-    " pages.",
+    _D + "mailman.lists[].description": "A short description of the list, shown in its web pages.",
     _D + "mailman.lists[].owners": "The owners' addresses; one at least.",
     _D + "mailman.lists[].moderators": "The moderators' addresses.",
     _D + "mailman.lists[].subscription": "Who may join (Mailman's subscription policy): `open`"

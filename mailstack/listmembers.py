@@ -14,15 +14,17 @@ characters.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailstack.fields import NAME_LIMIT, is_address
-from mailstack.lists import MailingList, Source, from_description
+from mailstack.lists import MailingList, from_description
 from mailstack.model import Description, Domain
 from mailstack.problems import DescriptionError, Problems
 
@@ -48,67 +50,60 @@ def resolve(
     """The members of each list of `domains`, by domain and list name: the list's `members`
     and those of its source, lower case, each once, sorted. DescriptionError names every list
     whose source failed, and then nothing is returned."""
+    sources = _Sources(description, inventory_dir, timeout)
     problems = Problems()
     out: dict[str, dict[str, list[str]]] = {}
     for domain in domains:
         found = out.setdefault(domain.name, {})
         for lst in domain.mailman.lists if domain.mailman is not None else ():
-            members = _members(description, domain, lst, inventory_dir, timeout, problems)
-            if members is not None:
-                found[lst.name] = members
+            try:
+                found[lst.name] = union(lst, sources.members(lst))
+            except SourceFailed as exc:
+                kind = lst.members_from.kind if lst.members_from else ""
+                problems.error(
+                    f"{lst.path}.members_from.{kind}", f"{lst.address(domain.name)}: {exc}"
+                )
     if problems.errors:
         raise DescriptionError(problems)
     return out
 
 
-def _members(
-    description: Description,
-    domain: Domain,
-    lst: MailingList,
-    inventory_dir: Path | None,
-    timeout: float,
-    problems: Problems,
-) -> list[str] | None:
-    """The members of one list, or None after recording why its source gave none."""
-    source = lst.members_from
-    if source is None:
-        return union(lst, [])
-    at = f"{lst.path}.members_from.{source.kind}"
-    try:
-        found = _source_members(description, source, inventory_dir, timeout)
-    except SourceFailed as exc:
-        problems.error(at, f"{lst.address(domain.name)}: {exc}")
-        return None
-    if source.generated and not found and not lst.allow_empty:
-        problems.error(
-            at,
-            f"{lst.address(domain.name)}: gave no address, and an empty source is refused so"
-            " that a broken one never empties the list (set allow_empty: true on a list that"
-            " may have no member)",
-        )
-        return None
-    return union(lst, found)
+@dataclass(frozen=True)
+class _Sources:
+    """Where the sources of the lists are read: the description, and for a file or command,
+    the inventory directory."""
+
+    description: Description
+    inventory_dir: Path | None
+    timeout: float
+
+    def members(self, lst: MailingList) -> list[str]:
+        """The members the list's source gives (none without a source)."""
+        source = lst.members_from
+        if source is None:
+            return []
+        if not source.generated:
+            return from_description(self.description, source)
+        if self.inventory_dir is None:
+            raise SourceFailed(
+                "is read from the inventory directory, which is not known here: give it"
+            )
+        if source.kind == "file":
+            data = read_file(self.inventory_dir / source.value[0])
+        else:
+            data = run_command(list(source.value), self.inventory_dir, self.timeout)
+        found = addresses(data)
+        if not found and not lst.allow_empty:
+            raise SourceFailed(
+                "gave no address, and an empty source is refused so that a broken one never"
+                " empties the list (set allow_empty: true on a list that may have no member)"
+            )
+        return found
 
 
 def union(lst: MailingList, found: list[str]) -> list[str]:
     """The list's own members and those found, lower case, each once, sorted."""
     return sorted({a.lower() for a in (*lst.members, *found)})
-
-
-def _source_members(
-    description: Description, source: Source, inventory_dir: Path | None, timeout: float
-) -> list[str]:
-    if not source.generated:
-        return from_description(description, source)
-    if inventory_dir is None:
-        raise SourceFailed(
-            "is read from the inventory directory, which is not known here: give it"
-        )
-    if source.kind == "file":
-        data = read_file(inventory_dir / source.value[0])
-    else:
-        data = run_command(list(source.value), inventory_dir, timeout)
-    return addresses(data)
 
 
 def read_file(path: Path) -> bytes:
@@ -128,7 +123,7 @@ def run_command(argv: list[str], cwd: Path, timeout: float) -> bytes:
     discarded; stopped, with the processes it started, after `timeout` seconds."""
     with tempfile.TemporaryFile() as out:
         try:
-            process = subprocess.Popen(  # noqa: S603 (an argv list from the description)
+            process = subprocess.Popen(
                 argv,
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
@@ -145,9 +140,7 @@ def run_command(argv: list[str], cwd: Path, timeout: float) -> bytes:
             raise SourceFailed(f"did not finish within {timeout:g} s, and was stopped") from None
         if code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            raise SourceFailed(
-                f"{how} (its output is not shown: run it in {cwd} to see why)"
-            )
+            raise SourceFailed(f"{how} (its output is not shown: run it in {cwd} to see why)")
         out.seek(0)
         return _bounded(out.read(SOURCE_LIMIT + 1))
 
@@ -155,10 +148,8 @@ def run_command(argv: list[str], cwd: Path, timeout: float) -> bytes:
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """Kill the command that ran too long, with its process group (the children it started),
     and reap it."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
 
 

@@ -207,16 +207,12 @@ def _source(data: object, path: str, problems: Problems) -> Source | None:
     if not r.ok:
         return None
     domain = r.name("mailboxes")
-    alias = r.text("alias", longest=NAME_LIMIT)
-    file = r.text("file")
-    if isinstance(r.data.get("command"), str):
-        r.raw("command")
-        problems.error(
-            r.at("command"), "must be a list, the program and its arguments: never a shell line"
-        )
-        command: list[str] = []
-    else:
-        command = r.texts("command")
+    values = {
+        "mailboxes": (domain,) if domain else None,
+        "alias": _alias(r, problems),
+        "file": _file(r, problems),
+        "command": _command(r, problems),
+    }
     present = [k for k in SOURCES if r.has(k)]
     r.done()
     if len(present) != 1:
@@ -226,29 +222,42 @@ def _source(data: object, path: str, problems: Problems) -> Source | None:
             + (f", not {len(present)} ({', '.join(present)})" if present else ""),
         )
         return None
-    kind = present[0]
-    if kind == "mailboxes":
-        return Source(kind, (domain,)) if domain else None
-    if kind == "alias":
-        if alias is None:
-            return None
-        if not is_address(alias.lower()):
-            problems.error(r.at("alias"), f"{alias!r} is not the address of an alias")
-            return None
-        return Source(kind, (alias.lower(),))
-    if kind == "file":
-        if not file:
-            if file is not None:
-                problems.error(r.at("file"), "is empty: give the path of the member file")
-            return None
-        return Source(kind, (file,))
-    if not command or not command[0]:
-        if isinstance(r.data.get("command"), list):
-            problems.error(
-                r.at("command"), "needs the program to run, then its arguments (an argv list)"
-            )
+    value = values[present[0]]
+    return Source(present[0], value) if value else None
+
+
+def _alias(r: Reader, problems: Problems) -> tuple[str, ...] | None:
+    alias = r.text("alias", longest=NAME_LIMIT)
+    if alias is None:
         return None
-    return Source(kind, tuple(command))
+    if not is_address(alias.lower()):
+        problems.error(r.at("alias"), f"{alias!r} is not the address of an alias")
+        return None
+    return (alias.lower(),)
+
+
+def _file(r: Reader, problems: Problems) -> tuple[str, ...] | None:
+    file = r.text("file")
+    if file == "":
+        problems.error(r.at("file"), "is empty: give the path of the member file")
+    return (file,) if file else None
+
+
+def _command(r: Reader, problems: Problems) -> tuple[str, ...] | None:
+    """The argv of a member command: a list, never a shell line."""
+    if isinstance(r.data.get("command"), str):
+        r.raw("command")
+        problems.error(
+            r.at("command"), "must be a list, the program and its arguments: never a shell line"
+        )
+        return None
+    command = r.texts("command")
+    if isinstance(r.data.get("command"), list) and not (command and command[0]):
+        problems.error(
+            r.at("command"), "needs the program to run, then its arguments (an argv list)"
+        )
+        return None
+    return tuple(command) if command else None
 
 
 def check(description: Description, domain: Domain, problems: Problems) -> None:

@@ -389,9 +389,7 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
     backend = r.name("backend", host=True)
     smime = _smime(r.raw("smime"), r.at("smime"), name, problems) if r.has("smime") else None
     mailman = (
-        lists.read(r.raw("mailman"), r.at("mailman"), name, problems)
-        if r.has("mailman")
-        else None
+        lists.read(r.raw("mailman"), r.at("mailman"), name, problems) if r.has("mailman") else None
     )
     r.done()
     if name is None or zone is None:

@@ -43,9 +43,7 @@ def of(
     of its lists are read from their sources, files and commands in `inventory_dir` (a
     command stopped after `timeout` seconds); DescriptionError names each one that failed."""
     listed = [d for d in description.domains if description.list_host(d) == host]
-    served = [
-        d for d in description.domains if host in description.stores(d) and d.mailman is None
-    ]
+    served = [d for d in description.domains if host in description.stores(d) and d.mailman is None]
     relayed = [d for d in description.domains if host in description.backups(d)]
     signed = [d for d in description.domains if host in description.signers(d)]
     policies = [p for p in served_policies(description) if p["host"] == host]
