@@ -86,7 +86,8 @@ class _Sources:
             return from_description(self.description, source)
         if self.inventory_dir is None:
             raise SourceFailed(
-                "is read from the inventory directory, which is not known here: give it"
+                "is read in the inventory directory, and none is given (the mailstack_share"
+                " filter and `mailstack spec share` give it)"
             )
         if source.kind == "file":
             data = read_file(self.inventory_dir / source.value[0])

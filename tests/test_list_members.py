@@ -238,8 +238,9 @@ def test_only_the_list_host_reads_the_sources(tmp_path: Path) -> None:
 def test_a_source_needs_the_inventory_directory(tmp_path: Path) -> None:
     found = failure(description(team(members_from={"file": "team.txt"})), None)
     assert found == [
-        f"{TEAM}.members_from.file: team@lists.example.test: is read from the inventory"
-        " directory, which is not known here: give it"
+        f"{TEAM}.members_from.file: team@lists.example.test: is read in the inventory"
+        " directory, and none is given (the mailstack_share filter and `mailstack spec share`"
+        " give it)"
     ]
 
 
