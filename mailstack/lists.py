@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailstack.fields import NAME_LIMIT, Reader, first_time, is_address
+from mailstack.fields import NAME_LIMIT, Reader, exactly_one, first_time, is_address
 from mailstack.problems import Problems
 
 if TYPE_CHECKING:
@@ -213,17 +213,10 @@ def _source(data: object, path: str, problems: Problems) -> Source | None:
         "file": _file(r, problems),
         "command": _command(r, problems),
     }
-    present = [k for k in SOURCES if r.has(k)]
+    kind = exactly_one([k for k in SOURCES if r.has(k)], SOURCES, path, problems)
     r.done()
-    if len(present) != 1:
-        problems.error(
-            path,
-            f"needs exactly one of {', '.join(SOURCES)}"
-            + (f", not {len(present)} ({', '.join(present)})" if present else ""),
-        )
-        return None
-    value = values[present[0]]
-    return Source(present[0], value) if value else None
+    value = values[kind] if kind is not None else None
+    return Source(kind, value) if kind is not None and value else None
 
 
 def _alias(r: Reader, problems: Problems) -> tuple[str, ...] | None:

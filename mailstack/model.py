@@ -22,6 +22,7 @@ from mailstack.fields import (
     check_name,
     check_network,
     check_text,
+    exactly_one,
     first_time,
     is_dns_name,
     is_labels,
@@ -527,14 +528,10 @@ def _spf_sender(data: object, path: str, problems: Problems) -> SpfSender | None
     for m in SPF_MECHANISMS:
         r.raw(m)
     r.done()
-    if len(present) != 1:
-        problems.error(
-            path,
-            f"needs exactly one of {', '.join(SPF_MECHANISMS)}"
-            + (f", not {len(present)} ({', '.join(present)})" if present else ""),
-        )
+    mechanism = exactly_one(present, SPF_MECHANISMS, path, problems)
+    if mechanism is None:
         return None
-    return _spf_mechanism(present[0], r.data[present[0]], who, path, problems)
+    return _spf_mechanism(mechanism, r.data[mechanism], who, path, problems)
 
 
 def _spf_mechanism(
