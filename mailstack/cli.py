@@ -133,10 +133,11 @@ def cmd_share(args: argparse.Namespace) -> int:
     """Each host's share of the description, as the playbooks hand it to the roles."""
     err = Output(sys.stderr)
     try:
-        description = _inventory(args).description
+        inventory = _inventory(args)
     except DescriptionError as exc:
         err.problems(exc.problems)
         return 1
+    description = inventory.description
     names = [h.name for h in description.hosts]
     unknown = [h for h in args.hosts if h not in names]
     if unknown:
@@ -146,7 +147,11 @@ def cmd_share(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    shares = {name: share.of(description, name) for name in args.hosts or names}
+    try:
+        shares = {name: share.of(description, name, inventory.path) for name in args.hosts or names}
+    except DescriptionError as exc:
+        err.problems(exc.problems)
+        return 1
     json.dump(shares, sys.stdout, indent=2)
     print()
     return 0

@@ -188,6 +188,60 @@ DOCS = {
     " `ca: mailstack`.",
     _D + "smime.host": "The host of group `mail` that serves the CA certificate and CRL. Unset:"
     " the domain's first mail host that keeps its mail. Only with `ca: mailstack`.",
+    _D + "mailman": "Mailing lists (Mailman 3, docs/lists.md): the domain hosts lists and"
+    " nothing else, so it has no `mailboxes`, `aliases` or `catch_all` and is not parked; lists"
+    " live on a domain of their own, such as `lists.<domain>`, with its own MX, SPF, DKIM, DMARC"
+    " and MTA-STS like any domain. Its first MX, a primary of group `mail` (not a gateway),"
+    " is the list host: it runs Mailman and signs the lists' mail with the domain's DKIM keys.",
+    _D + "mailman.web_name": "The name of the lists' web pages (Postorius, HyperKitty) over"
+    " HTTPS: its A/AAAA records point at the list host, and the host's certificate names it."
+    " Unset: the domain's own name. Not another host of the inventory.",
+    _D + "mailman.remove_absent": "`true`: a list on the list host that the description no"
+    " longer holds is deleted, with its archive. Default `false`: it is left as it is"
+    " (archives are data).",
+    _D + "mailman.lists": "The domain's lists, each `<name>@<domain>`.",
+    _D + "mailman.lists[].name": "The list's name, the local part of its address: lower-case"
+    " letters and digits joined by single `.`, `-` or `_`, 64 characters at most, listed once;"
+    " not ending in `-bounces`, `-confirm`, `-join`, `-leave`, `-owner`, `-request`,"
+    " `-subscribe` or `-unsubscribe` (the addresses Mailman keeps for every list), and not"
+    " `postmaster`.",
+    _D + "mailman.lists[].description": "A short description of the list, shown in its web pages.",
+    _D + "mailman.lists[].owners": "The owners' addresses; one at least.",
+    _D + "mailman.lists[].moderators": "The moderators' addresses.",
+    _D + "mailman.lists[].subscription": "Who may join (Mailman's subscription policy): `open`"
+    " (anyone), `confirm` (the subscriber confirms by mail), `moderate` (a moderator"
+    " approves), `confirm_then_moderate` (both).",
+    _D + "mailman.lists[].moderation": "What happens to a post, by who sends it.",
+    _D + "mailman.lists[].moderation.members": "A member's post: `accept`, `hold` (for a"
+    " moderator), `reject`, `discard` or `defer` (to the next moderation rules).",
+    _D + "mailman.lists[].moderation.nonmembers": "A post from someone who is not a member:"
+    " `accept`, `hold`, `reject` or `discard`.",
+    _D + "mailman.lists[].archive": "The list's archive in HyperKitty: `public`, `private`"
+    " (members only) or `none` (not archived).",
+    _D + "mailman.lists[].dmarc_mitigation": "What the list does to a post whose author's"
+    " domain publishes DMARC `p=quarantine` or `p=reject`, whose signature the list breaks:"
+    " `munge_from` (From becomes the list's address, the author in Reply-To), `wrap_message`"
+    " (the post is attached to a message from the list) or `no_mitigation`.",
+    _D + "mailman.lists[].members": "Members' addresses, besides those of `members_from`;"
+    " the members are both, lower-cased, each once.",
+    _D + "mailman.lists[].members_from": "Where more members come from: exactly one of"
+    " `mailboxes`, `alias`, `file` and `command`. A file or command is read only when the"
+    " list host's share is made (`ansible/site.yml`, `mailstack spec share`), never by"
+    " `spec validate` or `dns plan`; one that fails, gives a line that is not an address, or"
+    " gives no address at all is an error naming the list, and no list is changed.",
+    _D + "mailman.lists[].members_from.mailboxes": "A domain of the description: each of its"
+    " mailboxes is a member.",
+    _D + "mailman.lists[].members_from.alias": "The address of an alias of the description:"
+    " the addresses it delivers to are members (a named group).",
+    _D + "mailman.lists[].members_from.file": "A file of addresses, one a line (blank lines"
+    " and lines beginning with `#` skipped), its path relative to the inventory directory.",
+    _D + "mailman.lists[].members_from.command": "A command run on the controller, in the"
+    " inventory directory, as a list (the program, then its arguments; never a shell line),"
+    " with no input: its standard output is the member list, as a file's. It must exit 0"
+    " within 30 seconds; its standard error is discarded.",
+    _D + "mailman.lists[].allow_empty": "`true`: a `members_from.file` or"
+    " `members_from.command` that gives no address is accepted. Default `false`: an empty"
+    " result is refused, so that a broken source never empties the list.",
     _D + "backend": "The host of group `mail` that the gateways relay the domain's mail to:"
     " required when an MX is a gateway (group `pmg`), refused otherwise. It also serves the"
     " domain's MTA-STS policy, since PMG serves none.",

@@ -94,6 +94,21 @@ def first_time(value: str, path: str, seen: dict[str, str], problems: Problems) 
     return True
 
 
+def exactly_one(
+    present: list[str], keys: tuple[str, ...], path: str, problems: Problems
+) -> str | None:
+    """The one key of `keys` that a mapping at `path` holds (`present`); with none or several,
+    an error that names them, and None."""
+    if len(present) == 1:
+        return present[0]
+    problems.error(
+        path,
+        f"needs exactly one of {', '.join(keys)}"
+        + (f", not {len(present)} ({', '.join(present)})" if present else ""),
+    )
+    return None
+
+
 # The kind of a field that the model reads with Reader.raw and checks by itself.
 UNTYPED = "any"
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from mailstack import accounts
+from mailstack import accounts, lists
 from mailstack.fields import (
     NAME_LIMIT,
     Reader,
     check_name,
     check_network,
     check_text,
+    exactly_one,
     first_time,
     is_dns_name,
     is_labels,
@@ -210,6 +211,8 @@ class Domain:
     # Behind gateways: the mail host (group `mail`) the gateways relay the domain's mail to.
     backend: str | None = None
     smime: Smime | None = None
+    # Mailing lists (Mailman 3): a domain of lists has no mailbox or alias.
+    mailman: lists.Mailman | None = None
 
     @property
     def sts_patterns(self) -> tuple[str, ...]:
@@ -276,6 +279,17 @@ class Description:
             return None
         name = domain.smime.host or next(iter(self.stores(domain)), None)
         return name if name is not None and self.host(name) is not None else None
+
+    def list_host(self, domain: Domain) -> str | None:
+        """The mail host that runs the domain's mailing lists (Mailman): its first MX, a
+        primary that is a mail host of the description (not a gateway); None for a domain
+        without lists."""
+        if domain.mailman is None or not domain.mx:
+            return None
+        first = domain.mx[0]
+        host = self.host(first.host)
+        usable = host is not None and not host.gateway and first.role == "primary"
+        return first.host if usable else None
 
 
 def parse(
@@ -375,6 +389,9 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
     mail_accounts = accounts.read(r, problems)
     backend = r.name("backend", host=True)
     smime = _smime(r.raw("smime"), r.at("smime"), name, problems) if r.has("smime") else None
+    mailman = (
+        lists.read(r.raw("mailman"), r.at("mailman"), name, problems) if r.has("mailman") else None
+    )
     r.done()
     if name is None or zone is None:
         return None
@@ -393,6 +410,12 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
         ):
             if r.has(key):
                 problems.error(r.at(key), "a parked domain sends and receives no mail: remove it")
+        if r.has("mailman"):
+            problems.error(
+                r.at("mailman"),
+                f"a parked domain receives no mail, and lists do: they live on a domain of their"
+                f" own (such as lists.{name})",
+            )
         dmarc = Dmarc(p="reject", sp="reject", adkim="s", aspf="s", rua=dmarc.rua)
     else:
         if not mx:
@@ -426,6 +449,7 @@ def _domain(data: object, path: str, problems: Problems) -> Domain | None:
         accounts=mail_accounts,
         backend=backend,
         smime=None if parked else smime,
+        mailman=None if parked else mailman,
     )
 
 
@@ -504,14 +528,10 @@ def _spf_sender(data: object, path: str, problems: Problems) -> SpfSender | None
     for m in SPF_MECHANISMS:
         r.raw(m)
     r.done()
-    if len(present) != 1:
-        problems.error(
-            path,
-            f"needs exactly one of {', '.join(SPF_MECHANISMS)}"
-            + (f", not {len(present)} ({', '.join(present)})" if present else ""),
-        )
+    mechanism = exactly_one(present, SPF_MECHANISMS, path, problems)
+    if mechanism is None:
         return None
-    return _spf_mechanism(present[0], r.data[present[0]], who, path, problems)
+    return _spf_mechanism(mechanism, r.data[mechanism], who, path, problems)
 
 
 def _spf_mechanism(
@@ -792,6 +812,7 @@ def _cross_checks(description: Description, problems: Problems) -> None:
             if target is not None and target not in names:
                 problems.error(f"{domain.path}.{key}", f"{target} is not a host of the mail group")
         _gateway_checks(description, domain, names, problems)
+        lists.check(description, domain, problems)
         _outside_mx(description, domain, problems)
         _mx_role_checks(description, domain, problems)
         if domain.mta_sts is not None and domain.mx:
@@ -919,8 +940,13 @@ def _mx_role_checks(description: Description, domain: Domain, problems: Problems
 
 def _report_addresses_delivered(description: Description, problems: Problems) -> None:
     """Every mailto: report address in a domain whose accounts the description holds is one of
-    its mailboxes or aliases (a domain with none is delivered elsewhere, not by mailstack)."""
-    ours = {d.name: d for d in description.domains if not d.parked and _has_accounts(d.accounts)}
+    its mailboxes or aliases, or one of its lists' addresses (a domain with none is delivered
+    elsewhere, not by mailstack)."""
+    ours = {
+        d.name: d
+        for d in description.domains
+        if not d.parked and (_has_accounts(d.accounts) or d.mailman is not None)
+    }
     for domain in description.domains:
         for key, uris in (
             ("dmarc.rua", domain.dmarc.rua),
@@ -933,11 +959,14 @@ def _report_addresses_delivered(description: Description, problems: Problems) ->
                 address = uri[len("mailto:") :].partition("!")[0].lower()
                 local, _, name = address.rpartition("@")
                 target = ours.get(name)
-                if target is not None and not _receives(target.accounts, local):
+                if target is not None and not _receives(target, local):
                     problems.error(
                         f"{domain.path}.{key}[{i}]",
                         f"{address} is neither a mailbox nor an alias of {name}: add one,"
-                        " or the reports sent there bounce",
+                        " or the reports sent there bounce"
+                        if target.mailman is None
+                        else f"{address} is no list of {name}: add one, or the reports sent"
+                        " there bounce",
                     )
 
 
@@ -945,8 +974,11 @@ def _has_accounts(a: accounts.Accounts) -> bool:
     return bool(a.mailboxes or a.aliases or a.catch_all)
 
 
-def _receives(a: accounts.Accounts, local: str) -> bool:
+def _receives(domain: Domain, local: str) -> bool:
+    a = domain.accounts
     names = {m.name for m in a.mailboxes} | {x.name for x in a.aliases}
+    if domain.mailman is not None:
+        names |= {x.partition("@")[0] for x in lists.addresses(domain.name, domain.mailman)}
     return local in names or a.catch_all is not None
 
 

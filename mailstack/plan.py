@@ -140,6 +140,7 @@ class _Builder:
             self.add(d.name, "CAA", f'0 {tag} "{value}"', d.ttl, f"{tag}:{value}")
         self.autoconfig(d)
         self.smime(d)
+        self.mailman(d)
 
     def spf(self, d: Domain) -> None:
         if d.spf is None:
@@ -278,6 +279,25 @@ class _Builder:
         name = d.smime.pki_name
         if host is not None and name is not None and self.d.host(name) is None:
             self.addresses(name, host, d.ttl)
+
+    def mailman(self, d: Domain) -> None:
+        """The addresses of the name of the lists' web interfaces, at the list host (a host's
+        own name has them already)."""
+        if d.mailman is None:
+            return
+        name = d.mailman.web_name
+        host_name = self.d.list_host(d)
+        host = self.d.host(host_name) if host_name else None
+        if host is None or self.d.host(name) is not None:
+            return
+        if not self.ours(name):
+            self.problems.warning(
+                f"{d.path}.mailman.web_name",
+                f"{name} is in none of the described zones: point it at {host.name} where its"
+                " zone is served, or the lists' web pages and their certificate fail",
+            )
+            return
+        self.addresses(name, host, d.ttl)
 
     # -- hosts -----------------------------------------------------------------------------
     def hosts(self) -> None:

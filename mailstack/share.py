@@ -5,20 +5,27 @@ validated, defaulted `Description` into plain data for one host: the domains who
 keeps and their accounts, the domains it is a backup MX for and their recipients, their DKIM
 selectors with every default filled in, the MTA-STS policies and mail client set-ups it
 serves, the names at which it serves S/MIME CA certificates and CRLs, the names of its
-certificate, the gateways allowed on its port 25, and, for a gateway
-(Proxmox Mail Gateway), what it relays and where to. Playbooks read it through the
+certificate, the gateways allowed on its port 25, the mailing lists it runs (Mailman) with
+their members, and, for a gateway (Proxmox Mail Gateway), what it relays and where to.
+Playbooks read it through the
 `mailstack_share` filter (ansible/filter_plugins/mailstack_share.py); roles take it as their
 input and never look at `mailstack_domains` themselves.
 
 Passwords are not in the share: `mailboxes` gives them, for the dovecot role alone.
+
+A domain of mailing lists is not among the host's `domains` (those are the domains whose
+mailboxes it keeps, which Postfix and Dovecot deliver): the list host has it in
+`list_domains`, and its lists in `mailman`. Making the list host's share reads the lists'
+member files and runs their member commands (mailstack.listmembers), in `inventory_dir`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Any
 
-from mailstack import autoconfig, mtasts
+from mailstack import autoconfig, listmembers, lists, mtasts
 from mailstack.accounts import Accounts
 from mailstack.model import Description, Domain
 from mailstack.smime import serve
@@ -27,9 +34,18 @@ from mailstack.smime import serve
 COMMENT = "mailstack"
 
 
-def of(description: Description, host: str) -> dict[str, Any]:
-    """The share of `host` (a name of the description's hosts)."""
-    served = [d for d in description.domains if host in description.stores(d)]
+def of(
+    description: Description,
+    host: str,
+    inventory_dir: Path | None = None,
+    *,
+    timeout: float = listmembers.COMMAND_TIMEOUT,
+) -> dict[str, Any]:
+    """The share of `host` (a name of the description's hosts). For a list host, the members
+    of its lists are read from their sources, files and commands in `inventory_dir` (a
+    command stopped after `timeout` seconds); DescriptionError names each one that failed."""
+    listed = [d for d in description.domains if description.list_host(d) == host]
+    served = [d for d in description.domains if host in description.stores(d) and d.mailman is None]
     relayed = [d for d in description.domains if host in description.backups(d)]
     signed = [d for d in description.domains if host in description.signers(d)]
     policies = [p for p in served_policies(description) if p["host"] == host]
@@ -39,27 +55,35 @@ def of(description: Description, host: str) -> dict[str, Any]:
         if d.autoconfig is not None and d.autoconfig.host == host
     ]
     names = {d.name: autoconfig.site_names(d.name, ac.well_known) for d, ac in setups}
+    tls_names = [
+        host,
+        *(f"mta-sts.{p['domain']}" for p in policies),
+        *(name for site in names.values() for name in site),
+    ]
+    tls_names += [n for n in _web_names(listed) if n not in tls_names]
+    postmaster = f"postmaster@{next((d.name for d in [*served, *relayed]), host)}"
     return {
         "host": host,
         "domains": [_domain(description, d) for d in served],
         "relay_domains": [_relayed(d, host) for d in relayed],
-        "backup_relays": _backup_relays(description, served),
+        "backup_relays": _backup_relays(description, [*served, *listed]),
         "dkim": [
             {"domain": d.name, "selector": s.selector, "algorithm": s.algorithm, "state": s.state}
             for d in signed
             for s in d.dkim
         ],
-        "postmaster": f"postmaster@{next((d.name for d in [*served, *relayed]), host)}",
+        "postmaster": postmaster,
         "inbound_clients": _inbound_clients(description, served, relayed),
         "mta_sts": policies,
         "autoconfig": {d.name: autoconfig.settings(d.name, ac) for d, ac in setups},
         "autoconfig_names": names,
-        "tls_names": [
-            host,
-            *(f"mta-sts.{p['domain']}" for p in policies),
-            *(name for site in names.values() for name in site),
-        ],
+        "tls_names": tls_names,
         "pki": _pki(description, host),
+        "list_domains": [_list_domain(d, postmaster) for d in listed],
+        "mailman": {
+            "domains": _mailman(description, listed, inventory_dir, timeout),
+            "arc": _arc(listed),
+        },
         "gateway": _gateway(description, host),
     }
 
@@ -74,6 +98,68 @@ def _pki(description: Description, host: str) -> list[dict[str, Any]]:
                 {"path": f.path, "published": f.published.as_posix(), "type": f.content_type}
             )
     return [{"name": name, "files": files} for name, files in sites.items()]
+
+
+def _list_domain(d: Domain, postmaster: str) -> dict[str, Any]:
+    """What Postfix needs of a list domain run here: every address of its lists (any other is
+    refused), and where its postmaster's mail goes."""
+    return {
+        "name": d.name,
+        "recipients": lists.addresses(d.name, d.mailman) if d.mailman else [],
+        "postmaster": postmaster,
+    }
+
+
+def _arc(listed: list[Domain]) -> dict[str, str] | None:
+    """Who seals list mail with ARC: the first list domain with an active RSA DKIM selector
+    (Mailman's ARC signer takes an RSA key), or None."""
+    for d in listed:
+        for s in d.dkim:
+            if s.algorithm == "rsa" and s.state == "active":
+                return {"domain": d.name, "selector": s.selector}
+    return None
+
+
+def _web_names(listed: list[Domain]) -> list[str]:
+    """The names of the list domains' web interfaces (Postorius, HyperKitty), each once."""
+    names = [d.mailman.web_name for d in listed if d.mailman is not None]
+    return list(dict.fromkeys(names))
+
+
+def _mailman(
+    description: Description, listed: list[Domain], inventory_dir: Path | None, timeout: float
+) -> list[dict[str, Any]]:
+    """The list domains the host runs, each list with every default filled in and its
+    members read from its source."""
+    members = listmembers.resolve(description, listed, inventory_dir, timeout=timeout)
+    out = []
+    for d in listed:
+        if d.mailman is None:
+            continue
+        out.append(
+            {
+                "name": d.name,
+                "web_name": d.mailman.web_name,
+                "remove_absent": d.mailman.remove_absent,
+                "lists": [_list(d.name, x, members[d.name][x.name]) for x in d.mailman.lists],
+            }
+        )
+    return out
+
+
+def _list(domain: str, x: lists.MailingList, members: list[str]) -> dict[str, Any]:
+    return {
+        "address": x.address(domain),
+        "name": x.name,
+        "description": x.description,
+        "owners": list(x.owners),
+        "moderators": list(x.moderators),
+        "subscription": x.subscription,
+        "moderation": {"members": x.members_action, "nonmembers": x.nonmembers_action},
+        "archive": x.archive,
+        "dmarc_mitigation": x.dmarc_mitigation,
+        "members": members,
+    }
 
 
 def mailboxes(description: Description, host: str) -> list[dict[str, Any]]:
@@ -120,11 +206,14 @@ def _accounts(name: str, accounts: Accounts) -> dict[str, Any]:
 
 def _relayed(d: Domain, host: str) -> dict[str, Any]:
     """A domain for which the host is a backup MX: the addresses it accepts mail for (its
-    mailboxes and aliases, `@domain` for a catch-all) and how long it keeps mail."""
+    mailboxes and aliases, `@domain` for a catch-all, every address of its lists) and how
+    long it keeps mail."""
     entry = next(m for m in d.mx if m.host == host)
     a = d.accounts
     names = [m.name for m in a.mailboxes] + [x.name for x in a.aliases]
     recipients = [f"{name}@{d.name}" for name in names]
+    if d.mailman is not None:
+        recipients += lists.addresses(d.name, d.mailman)
     if a.catch_all is not None:
         recipients.append(f"@{d.name}")
     return {

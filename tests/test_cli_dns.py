@@ -15,7 +15,7 @@ from tests.dnsserver import ZoneServer
 def test_validate_the_lab(lab: str) -> None:
     result = mailstack("spec", "validate", "-i", lab)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{lab}: valid: 3 domain(s), 3 host(s), 2 zone(s)")
+    assert result.stdout.startswith(f"{lab}: valid: 4 domain(s), 3 host(s), 2 zone(s)")
 
 
 def test_validate_lists_every_error_with_its_path(make_inventory: MakeInventory) -> None:
@@ -126,11 +126,13 @@ def test_verify_against_the_zones_own_server(lab: str) -> None:
 
     good = verify_against(zone_text)
     assert good.returncode == 0, good.stdout + good.stderr
-    # 32: with the A and AAAA of pki.example.test, which serves its S/MIME CA (smime); the
+    # 41: with the A and AAAA of pki.example.test, which serves its S/MIME CA (smime); the
     # client set-up's _autodiscover SRV and the addresses of autodiscover.example.test and of
-    # example.test itself (autoconfig.well_known); and mx2.example.test, the backup MX (its
-    # addresses and HELO SPF; no TLSA in this copy, which has no key).
-    assert "example.test: all 32 record sets served as planned by 127.0.0.1" in good.stdout
+    # example.test itself (autoconfig.well_known); mx2.example.test, the backup MX (its
+    # addresses and HELO SPF; no TLSA in this copy, which has no key); and the 9 of
+    # lists.example.test, the mailing lists' domain (MX, SPF, its web name's A and AAAA,
+    # DMARC, MTA-STS and its policy host's A and AAAA, TLS-RPT; no DKIM key in this copy).
+    assert "example.test: all 41 record sets served as planned by 127.0.0.1" in good.stdout
 
     # The refresh that OVH failed silently: one record never made it to the server.
     broken = "\n".join(
@@ -140,4 +142,4 @@ def test_verify_against_the_zones_own_server(lab: str) -> None:
     assert bad.returncode == 1
     assert "_dmarc.example.test TXT" in bad.stdout
     assert bad.stdout.splitlines()[0].startswith("missing")
-    assert "1 of 32 record sets missing or different" in bad.stdout
+    assert "1 of 41 record sets missing or different" in bad.stdout

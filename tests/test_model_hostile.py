@@ -95,7 +95,44 @@ FULL: list[dict[str, Any]] = [
             "pki_name": "pki.example.test",
             "host": "mx1.example.test",
         },
-    }
+    },
+    {
+        "name": "lists.example.test",
+        "zone": "example.test",
+        "mx": [{"host": "mx1.example.test", "priority": 10}],
+        "mailman": {
+            "web_name": "web.lists.example.test",
+            "lists": [
+                {
+                    "name": "team",
+                    "description": "Everyone: the team",
+                    "owners": ["dmarc@example.test"],
+                    "moderators": ["bob@example.test"],
+                    "subscription": "confirm",
+                    "moderation": {"members": "accept", "nonmembers": "hold"},
+                    "archive": "public",
+                    "dmarc_mitigation": "munge_from",
+                    "members": ["carol@peer.test"],
+                    "members_from": {"mailboxes": "example.test"},
+                },
+                {
+                    "name": "admins",
+                    "owners": ["dmarc@example.test"],
+                    "members_from": {"alias": "postmaster@example.test"},
+                },
+                {
+                    "name": "staff",
+                    "owners": ["dmarc@example.test"],
+                    "members_from": {"file": "lists/staff.txt"},
+                },
+                {
+                    "name": "board",
+                    "owners": ["dmarc@example.test"],
+                    "members_from": {"command": ["/usr/local/bin/members", "board"]},
+                },
+            ],
+        },
+    },
 ]
 # Where a `:` belongs to the value's own syntax: https:// URLs, CAA parameters such as
 # `accounturi=https://...` (RFC 8659), and a note that reaches no file. Every other field
@@ -106,6 +143,11 @@ COLON_ALLOWED = {
     "mailstack_domains[].bimi.authority",
     *(f"mailstack_domains[].caa.{tag}" for tag in ("issue", "issuewild", "iodef", "issuemail")),
     "mailstack_domains[].caa.issuevmc",
+    # Free text and a file's path or a command's arguments: they reach no config file (the
+    # description goes to Mailman's REST API as JSON; the path and argv are used as they are).
+    "mailstack_domains[].mailman.lists[].description",
+    "mailstack_domains[].mailman.lists[].members_from.file",
+    "mailstack_domains[].mailman.lists[].members_from.command",
 }
 # Fields with no string to feed: the vaulted password is never read by the model.
 NOT_STRINGS = {"mapping", "integer", "boolean", "list"}

@@ -4,7 +4,9 @@
 
 reads `mailstack_domains` and the addresses of the hosts of the `mail` and `pmg` groups as
 Ansible sees them, validates them with the model (an invalid description fails the task with
-every problem listed) and returns `mailstack.share.of` for the host. `mailstack_mailboxes`
+every problem listed) and returns `mailstack.share.of` for the host; for a list host, that
+reads the lists' member files and runs their member commands in the host's `inventory_dir`
+(a failing source fails the task, naming the list). `mailstack_mailboxes`
 gives the dovecot role its mailboxes with their passwords, and is the only filter that does.
 A playbook whose hosts are not named as in the description (a test's containers) calls
 `mailstack_share_of` and `mailstack_mailboxes_of` with the description's hosts given.
@@ -13,6 +15,7 @@ A playbook whose hosts are not named as in the description (a test's containers)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -46,6 +49,17 @@ def _checked(where: str, domains: Any, hosts: dict[str, Any], gateways: set[str]
     return description
 
 
+def _share(description: Description, host: str, inventory_dir: Any) -> dict[str, Any]:
+    where = Path(str(inventory_dir)) if inventory_dir else None
+    try:
+        return share.of(description, _known(description, host), where)
+    except DescriptionError as exc:
+        raise AnsibleFilterError(
+            f"the share of {host} cannot be made:\n"
+            + "\n".join(str(p) for p in exc.problems.errors)
+        ) from None
+
+
 def _known(description: Description, host: str) -> str:
     if description.host(host) is None:
         raise AnsibleFilterError(f"{host} is not a host of the mail or pmg group")
@@ -56,7 +70,7 @@ def mailstack_share(
     hostvars: Mapping[str, Any], groups: Mapping[str, list[str]], host: str
 ) -> dict[str, Any]:
     description = _from_inventory(hostvars, groups)
-    return share.of(description, _known(description, host))
+    return _share(description, host, hostvars[host].get("inventory_dir"))
 
 
 def mailstack_mailboxes(
@@ -67,10 +81,14 @@ def mailstack_mailboxes(
 
 
 def mailstack_share_of(
-    domains: Any, host: str, hosts: Mapping[str, Any], gateways: list[str] | None = None
+    domains: Any,
+    host: str,
+    hosts: Mapping[str, Any],
+    gateways: list[str] | None = None,
+    inventory_dir: str | None = None,
 ) -> dict[str, Any]:
     description = _given(domains, hosts, gateways or [])
-    return share.of(description, _known(description, host))
+    return _share(description, host, inventory_dir)
 
 
 def mailstack_mailboxes_of(
