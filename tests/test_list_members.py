@@ -230,7 +230,7 @@ def test_one_failing_source_gives_no_list_its_members(tmp_path: Path) -> None:
 
 def test_only_the_list_host_reads_the_sources(tmp_path: Path) -> None:
     d = description(team(members_from={"file": "none.txt"}))
-    assert share.of(d, "mx2.example.test", tmp_path)["mailman"] == {"domains": []}
+    assert share.of(d, "mx2.example.test", tmp_path)["mailman"] == {"domains": [], "arc": None}
     with pytest.raises(DescriptionError):
         share.of(d, "mx1.example.test", tmp_path)
 

@@ -288,6 +288,8 @@ def test_the_list_host_gets_its_lists_with_every_default_and_their_members() -> 
     d = parse([example(), lists_domain(lists, mailman={"remove_absent": True})], HOSTS)
     got = share.of(d, "mx1.example.test")
     assert got["mailman"] == {
+        # No DKIM selector of the list domain: nothing seals with ARC.
+        "arc": None,
         "domains": [
             {
                 "name": "lists.example.test",
@@ -324,7 +326,14 @@ def test_the_list_host_gets_its_lists_with_every_default_and_their_members() -> 
             }
         ]
     }
-    assert got["list_domains"] == ["lists.example.test"]
+    listed = got["list_domains"]
+    assert [(x["name"], x["postmaster"]) for x in listed] == [
+        ("lists.example.test", "postmaster@example.test")
+    ]
+    # Each list's own address and its eight Mailman addresses, nothing else.
+    assert len(listed[0]["recipients"]) == 18
+    assert "team-bounces@lists.example.test" in listed[0]["recipients"]
+    assert "postmaster@lists.example.test" not in listed[0]["recipients"]
     # Postfix and Dovecot keep mailboxes for example.test alone.
     assert [x["name"] for x in got["domains"]] == ["example.test"]
     assert "lists.example.test" in got["tls_names"]
@@ -335,7 +344,7 @@ def test_every_other_host_gets_an_empty_mailman_share() -> None:
     d = parse([example(), lists_domain(), domain("peer.test")], HOSTS)
     for host in ("mx2.example.test", "mx1.peer.test"):
         got = share.of(d, host)
-        assert got["mailman"] == {"domains": []}
+        assert got["mailman"] == {"domains": [], "arc": None}
         assert got["list_domains"] == []
         assert "lists.example.test" not in got["tls_names"]
 
@@ -389,7 +398,7 @@ def test_a_backup_mx_of_a_list_domain_accepts_every_address_of_its_lists() -> No
         "team-subscribe@lists.example.test",
         "team-unsubscribe@lists.example.test",
     ]
-    assert share.of(d, "mx2.example.test")["mailman"] == {"domains": []}
+    assert share.of(d, "mx2.example.test")["mailman"] == {"domains": [], "arc": None}
     # The list host trusts its backup's DMARC verdict, as for a mailbox domain.
     assert share.of(d, "mx1.example.test")["backup_relays"] == ["192.0.2.11", "2001:db8::b"]
 
@@ -404,9 +413,10 @@ def test_the_lab_runs_its_lists_on_mx1() -> None:
     # From inventories/lab/lists/staff.txt.
     assert lists["staff"]["members"] == ["alice@example.test"]
     assert lists["staff"]["archive"] == "private"
-    assert got["list_domains"] == ["lists.example.test"]
+    assert [x["name"] for x in got["list_domains"]] == ["lists.example.test"]
+    assert got["mailman"]["arc"] == {"domain": "lists.example.test", "selector": "s2025r"}
     for other in ("mx2.example.test", "mx1.peer.test"):
-        assert share.of(description, other, inventory)["mailman"] == {"domains": []}
+        assert share.of(description, other, inventory)["mailman"] == {"domains": [], "arc": None}
 
 
 # -- the records -----------------------------------------------------------------------------

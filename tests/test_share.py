@@ -164,6 +164,7 @@ def test_each_role_receives_the_models_share(name: str) -> None:
         assert roles["postfix"] == {
             "postfix__domains": expected["domains"],
             "postfix__relay_domains": expected["relay_domains"],
+            "postfix__list_domains": expected["list_domains"],
             "postfix__delay_notice_recipient": expected["postmaster"],
             "postfix__inbound_clients": expected["inbound_clients"],
         }
@@ -176,6 +177,12 @@ def test_each_role_receives_the_models_share(name: str) -> None:
         }
         assert roles["tls"] == {"tls__names": expected["tls_names"]}
         assert roles["mta_sts"] == {"mta_sts__policies": expected["mta_sts"]}
+        assert roles["pki"] == {"pki__sites": expected["pki"]}
+        assert roles["mailman"] == {
+            "mailman__domains": expected["mailman"]["domains"],
+            "mailman__arc": expected["mailman"]["arc"],
+            "mailman__site_owner": expected["postmaster"],
+        }
         # And each is what the role's argument spec says it takes.
         for role, received in roles.items():
             if received:
