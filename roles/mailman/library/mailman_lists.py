@@ -69,7 +69,9 @@ author: mailstack
 
 RETURN = r"""
 changes:
-  description: What changed (or would), one line each, e.g. C(team@lists.example.test: member bob@peer.test added).
+  description: >-
+    What changed (or would in check mode), one line each, for example
+    C(team@lists.example.test: member bob@peer.test added).
   type: list
   elements: str
   returned: always

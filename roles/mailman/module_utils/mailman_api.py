@@ -95,9 +95,7 @@ class MailmanClient:
         """Every entry of a collection, page by page, at most PAGES pages."""
         entries: list[dict[str, Any]] = []
         for page in range(1, PAGES + 1):
-            _, answer = self.request(
-                "GET", path, query={"count": PAGE, "page": page}, what=what
-            )
+            _, answer = self.request("GET", path, query={"count": PAGE, "page": page}, what=what)
             chunk = (answer or {}).get("entries") or []
             entries.extend(chunk)
             total = int((answer or {}).get("total_size", 0))

@@ -128,7 +128,9 @@ def check_domains(domains: Any) -> list[str]:
         if name in names:
             problems.append(f"domain {name}: listed twice")
         names.add(name)
-        problems += [f"domain {name}: unknown field {k!r}" for k in sorted(set(domain) - DOMAIN_KEYS)]
+        problems += [
+            f"domain {name}: unknown field {k!r}" for k in sorted(set(domain) - DOMAIN_KEYS)
+        ]
         if not isinstance(domain.get("remove_absent", False), bool):
             problems.append(f"domain {name}: remove_absent: must be true or false")
         lists = domain.get("lists", [])
@@ -197,8 +199,7 @@ def _check_moderation(moderation: Any, where: str) -> list[str]:
     for key, allowed in (("members", MEMBER_ACTIONS), ("nonmembers", NONMEMBER_ACTIONS)):
         if key in moderation and moderation[key] not in allowed:
             problems.append(
-                f"{where}: moderation.{key}: {moderation[key]!r} is not one of"
-                f" {', '.join(allowed)}"
+                f"{where}: moderation.{key}: {moderation[key]!r} is not one of {', '.join(allowed)}"
             )
     return problems
 
@@ -237,7 +238,9 @@ def roster_changes(current: set[str], wanted: frozenset[str]) -> tuple[list[str]
 
 def config_lines(address: str, current: dict[str, Any], changes: dict[str, Any]) -> list[str]:
     return [
-        f"{address}: {k} {current[k]!r} -> {v!r}" if k in current else f"{address}: {k} set to {v!r}"
+        f"{address}: {k} {current[k]!r} -> {v!r}"
+        if k in current
+        else f"{address}: {k} set to {v!r}"
         for k, v in changes.items()
     ]
 
@@ -350,7 +353,7 @@ def _sync_list(
         lines += _sync_roster(client, address, state, role, wanted, check_mode=check_mode)
     report.changes += lines
     if entry is None or lines:
-        after = {"config": {**state.config, **want.config}}
+        after: dict[str, Any] = {"config": {**state.config, **want.config}}
         after.update({r: sorted(a) for r, a in want.rosters.items()})
         report.add_diff(address, before, after)
 
