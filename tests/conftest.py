@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -53,6 +55,33 @@ def mailstack(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the installed `mailstack` command from the repository root, as a user does."""
     exe = str(Path(sys.executable).parent / "mailstack")
     return subprocess.run([exe, *args], capture_output=True, text=True, check=False, cwd=ROOT)
+
+
+def documented_options(library: Path, *modules: str) -> dict[str, dict[str, Any]]:
+    """The options that `ansible-doc` documents for each of `modules` of a role's library."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg")}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-doc"), "-M", str(library), "--json", *modules],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    return {name: about["doc"]["options"] for name, about in json.loads(done.stdout).items()}
+
+
+def assert_documented(spec: dict[str, Any], doc: dict[str, Any]) -> None:
+    """A module's argument spec and its documentation have the same options, with the same
+    types, required flags, defaults and element types."""
+    assert set(doc) == set(spec)
+    for option, rules in spec.items():
+        about = doc[option]
+        assert about["type"] == rules.get("type", "str"), option
+        assert bool(about.get("required", False)) == bool(rules.get("required", False)), option
+        assert about.get("default") == rules.get("default"), option
+        assert about.get("elements") == rules.get("elements"), option
 
 
 def public_pem(key: PrivateKeyTypes) -> bytes:

@@ -4,17 +4,13 @@ the argument spec the module runs with (its own, and `connection_spec()` of pmg_
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import ansible.module_utils.basic
 import pytest
 
-from tests.conftest import ROOT, load_file
+from tests.conftest import ROOT, assert_documented, documented_options, load_file
 
 LIBRARY = ROOT / "roles" / "pmg" / "library"
 MODULES = sorted(p.stem for p in LIBRARY.glob("pmg_*.py"))
@@ -34,20 +30,7 @@ def _module(argument_spec: dict[str, Any], **_: Any) -> None:
 
 @pytest.fixture(scope="module")
 def documented() -> dict[str, dict[str, Any]]:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg")}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-doc"), "-M", str(LIBRARY), "--json", *MODULES],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr
-    docs: dict[str, dict[str, Any]] = {
-        name: about["doc"]["options"] for name, about in json.loads(done.stdout).items()
-    }
-    return docs
+    return documented_options(LIBRARY, *MODULES)
 
 
 def argument_spec(name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -75,13 +58,7 @@ def test_the_documentation_is_the_argument_spec(
 ) -> None:
     spec = argument_spec(name, monkeypatch)
     doc = documented[name]
-    assert set(doc) == set(spec)
-    for option, rules in spec.items():
-        about = doc[option]
-        assert about["type"] == rules.get("type", "str"), option
-        assert bool(about.get("required", False)) == bool(rules.get("required", False)), option
-        assert about.get("default") == rules.get("default"), option
-        assert about.get("elements") == rules.get("elements"), option
+    assert_documented(spec, doc)
     # Every module that talks to PMG takes the connection options; pmg_validate talks to nobody.
     assert (set(spec) >= CONNECTION) == (name != "pmg_validate")
 
