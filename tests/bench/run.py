@@ -7,7 +7,7 @@ figures of different hours and machines are read. Benchmarks print; they never p
 a time, so a busy machine cannot make them flake.
 
     python -m tests.bench.run [PART ...]
-    PART: cli, accounts, boot, dns, reports, smime, lab, audit, mail (default: all)
+    PART: cli, accounts, boot, dns, reports, smime, lab, audit, mail, lists (default: all)
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.bench import accounts, dns, mail, reports, smime
+from tests.bench import accounts, dns, lists, mail, reports, smime
 from tests.bench.speed import loop_seconds, multiple, stamp
 
 IMAGE = os.environ.get("MAILSTACK_IMAGE", "localhost/mailstack-debian:bookworm")
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 LAB_TIMES = ROOT / ".cache" / "reports" / "lab-times.txt"
-PARTS = ("cli", "accounts", "boot", "dns", "reports", "smime", "lab", "audit", "mail")
+PARTS = ("cli", "accounts", "boot", "dns", "reports", "smime", "lab", "audit", "mail", "lists")
 LAB_PUBLISHED = ROOT / "inventories" / "lab" / "published" / "lab"
 
 
@@ -153,12 +153,12 @@ def main(argv: list[str]) -> int:
     local_parts(parts, loop)
     if "lab" in parts:
         lab_converges()
-    if not lab_is_up() and {"audit", "mail"} & set(parts):
+    if not lab_is_up() and {"audit", "mail", "lists"} & set(parts):
         print(
-            "mailstack check of a lab domain and mail through the lab: skipped, the lab is"
-            " not running (make lab)"
+            "mailstack check of a lab domain, mail and lists through the lab: skipped, the lab"
+            " is not running (make lab)"
         )
-        parts = [part for part in parts if part not in {"audit", "mail"}]
+        parts = [part for part in parts if part not in {"audit", "mail", "lists"}]
     if "audit" in parts:
         if (LAB_PUBLISHED / "trust-anchors.txt").is_file():
             report("mailstack check example.test (lab; target < 2 s)", timed(lab_audit, 5), loop)
@@ -169,6 +169,8 @@ def main(argv: list[str]) -> int:
             )
     if "mail" in parts:
         mail.main(loop)
+    if "lists" in parts:
+        lists.main(loop)
     print(f"machine-speed loop at the end: {loop_seconds():.2f} s")
     return 0
 
