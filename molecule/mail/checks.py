@@ -19,6 +19,10 @@ sender, a mail user and an attacker see them. Run on the outside container by ve
     python3 checks.py CA_FILE guess N          N wrong IMAP passwords, then N wrong SMTP AUTH
                                                ones: this address is banned from both
     python3 checks.py CA_FILE login USER       USER logs in over IMAPS (not banned)
+    python3 checks.py CA_FILE lists            a post to team@lists.example.test reaches its
+                                               members with its List-Id, an unknown list
+                                               address is refused, the archive and
+                                               Postorius answer over HTTPS
 
 CA_FILE is the root of the ACME CA that issued the mail host's certificate. Prints one line
 per check and exits 1 at the first failure.
@@ -37,6 +41,7 @@ import ssl
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -801,6 +806,39 @@ def read(ca: str, user: str, marker: str) -> None:
     check(f"{user} reads {marker!r} over IMAPS", marker in found)
 
 
+def lists(ca: str) -> None:
+    """Mailman's list team@lists.example.test (role mailman), from the outside."""
+    with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=30) as smtp:
+        smtp.starttls(context=context(ca))
+        smtp.mail("someone@outside.test")
+        code, reply = smtp.rcpt("nosuch@lists.example.test")
+        check("an unknown list address is refused at RCPT", *refused(code, reply, 550, "nosuch"))
+        smtp.rset()
+        post = message("team@lists.example.test")
+        smtp.send_message(post)
+    for user in ("alice@example.test", "bob@example.test"):
+        got = wait_imap(ca, user, [post["Subject"]]).get(post["Subject"], b"")
+        copy = email.message_from_bytes(got)
+        check(
+            f"{user} reads the list's copy of the post, with its List-Id",
+            "team.lists.example.test" in str(copy.get("List-Id", "")),
+            copy.get("List-Id"),
+        )
+    archive = f"https://{HOST}/hyperkitty/api/list/team@lists.example.test/emails/"
+    token = post["Subject"].split()[-1]
+    deadline = time.monotonic() + 60
+    body = ""
+    while time.monotonic() < deadline and token not in body:
+        with urllib.request.urlopen(archive, context=context(ca), timeout=30) as answer:
+            body = answer.read().decode()
+        time.sleep(1)
+    check("HyperKitty's API shows the post over HTTPS", token in body)
+    page = f"https://{HOST}/postorius/lists/team.lists.example.test/"
+    with urllib.request.urlopen(page, context=context(ca), timeout=30) as answer:
+        shown = answer.read().decode()
+    check("Postorius shows the list's page over HTTPS", "team@lists.example.test" in shown)
+
+
 def everything(ca: str) -> None:
     """The checks of a plain `checks.py CA_FILE`, in order."""
     sent = port25(ca)
@@ -827,6 +865,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "from": from_header,
     "guess": lambda ca, count: guess(ca, int(count)),
     "login": login,
+    "lists": lists,
 }
 
 
