@@ -83,7 +83,7 @@ platform: ## podman, runc, debootstrap and the base image (root on Debian 12 on 
 molecule: $(STAMP) platform ## every Molecule scenario: converge, idempotence, verify
 	@bash molecule/platform/run-scenarios.sh
 
-# BENCH=dns (or cli, accounts, boot, smime, lab, audit, mail; several: BENCH="dns lab") runs
+# BENCH=dns (or cli, accounts, boot, reports, smime, lab, audit, mail, lists; several: BENCH="dns lab") runs
 # only those parts.
 bench: $(STAMP) platform ## benchmarks that print figures and ratios to their targets
 	python -m tests.bench.run $(BENCH)
