@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.bench.mail import sh
 from tests.bench.speed import stamp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,21 +41,6 @@ GENERATED = 100
 # The extra members, for Mailman's own commands (run as its user, which reads its directory).
 MEMBER_FILE = "/var/lib/mailman3/bench-members.txt"
 MAILMAN = ["runuser", "-u", "list", "--", "mailman", "-C", "/etc/mailman3/mailman.cfg"]
-
-
-def sh(container: str, script: str, stdin: str | None = None, timeout: int = 900) -> str:
-    """A shell script in a lab container; its standard output."""
-    done = subprocess.run(
-        ["podman", "exec", "-i", container, "bash", "-c", script],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{container}: {script[:80]}: {done.stderr.strip()[-500:]}")
-    return done.stdout
 
 
 def copies(subject: str) -> int:
@@ -114,13 +100,14 @@ def through_postfix() -> float:
         "    s.send_message(m, to_addrs=rcpts)\n"
     )
     start = time.perf_counter()
-    sh(HOST, f"python3 -c {shlex.quote(script)} {shlex.quote(subject)}", "\n".join(recipients()))
+    command = f"python3 -c {shlex.quote(script)} {shlex.quote(subject)}"
+    sh(HOST, command, stdin="\n".join(recipients()))
     return until_delivered(subject, MEMBERS, start)
 
 
 def one_post(loop: float) -> None:
     members = "\n".join(recipients()) + "\n"
-    sh(HOST, f"cat > {MEMBER_FILE}", members)
+    sh(HOST, f"cat > {MEMBER_FILE}", stdin=members)
     sh(HOST, shlex.join([*MAILMAN, "addmembers", MEMBER_FILE, LIST]))
     try:
         mailman = through_mailman()

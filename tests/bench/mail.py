@@ -48,10 +48,11 @@ TARGET = 0.9
 MAILDIR = "/var/vmail/example.test/alice/Maildir"
 
 
-def sh(container: str, script: str, timeout: int = 900) -> str:
-    """A shell script in a lab container; its standard output."""
+def sh(container: str, script: str, timeout: int = 900, stdin: str | None = None) -> str:
+    """A shell script in a lab container (`stdin` its input); its standard output."""
     done = subprocess.run(
-        ["podman", "exec", container, "bash", "-c", script],
+        ["podman", "exec", "-i", container, "bash", "-c", script],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
