@@ -324,7 +324,7 @@ def test_the_list_host_gets_its_lists_with_every_default_and_their_members() -> 
                     },
                 ],
             }
-        ]
+        ],
     }
     listed = got["list_domains"]
     assert [(x["name"], x["postmaster"]) for x in listed] == [
