@@ -111,7 +111,7 @@ def test_the_rate_limiter_defers_when_it_fails(
 
 def test_nginx_refuses_other_names_and_hides_its_version() -> None:
     default = render("nginx", "etc/nginx/sites-available/mailstack-default.conf.j2", {})
-    (server,) = re.findall(r"^server \{\n(.*?)^\}", default, re.M | re.S)
+    server, http = re.findall(r"^server \{\n(.*?)^\}", default, re.M | re.S)
     assert "listen 443 ssl default_server;" in server
     assert "listen [::]:443 ssl default_server;" in server
     assert "ssl_reject_handshake on;" in server
@@ -120,7 +120,43 @@ def test_nginx_refuses_other_names_and_hides_its_version() -> None:
     tls = render("nginx", "etc/nginx/mailstack/tls.conf.j2", {})
     assert "server_tokens off;" in tls.splitlines()
     listen = render("nginx", "etc/nginx/mailstack/listen.conf.j2", {})
-    assert not re.search(r"listen \S*\b80\b", default + listen)
+    assert not re.search(r"listen \S*\b80\b", server + listen)
+    # Port 80, any name: the ACME answers certbot wrote, and 404 for anything else.
+    assert "listen 80 default_server;" in http
+    assert "listen [::]:80 default_server;" in http
+    assert "server_tokens off;" in http
+    assert "include /etc/nginx/mailstack/acme.conf;" in http
+    assert re.search(r"location / \{\s*return 404;\s*\}", http)
+    acme = render("nginx", "etc/nginx/mailstack/acme.conf.j2", {})
+    assert "location ^~ /.well-known/acme-challenge/ {" in acme
+    assert "root /var/lib/mailstack/acme;" in acme
+    assert "try_files $uri =404;" in acme
+
+
+def test_the_pki_site_serves_each_file_with_its_type_over_http_only() -> None:
+    files = [
+        {"path": "/smime/example.test/ca.crt", "published": "x", "type": "application/pkix-cert"},
+        {"path": "/smime/example.test/ca.crl", "published": "y", "type": "application/pkix-crl"},
+    ]
+    site = render(
+        "pki",
+        "etc/nginx/sites-available/mailstack-pki.conf.j2",
+        {"pki__sites": [{"name": "pki.example.test", "files": files}]},
+    )
+    (server,) = re.findall(r"^server \{\n(.*?)^\}", site, re.M | re.S)
+    assert "include /etc/nginx/mailstack/http-listen.conf;" in server
+    assert "tls.conf" not in server
+    assert "server_name pki.example.test;" in server
+    for f in files:
+        block = re.search(
+            r"location = " + re.escape(f["path"]) + r" \{\n(.*?)\n    \}", server, re.S
+        )
+        assert block is not None
+        # The file's own type: `types {}` drops nginx's by-extension one (.crt, .crl).
+        assert "types {}" in block.group(1)
+        assert f"default_type {f['type']};" in block.group(1)
+        assert f"alias /var/lib/mailstack/pki/pki.example.test{f['path']};" in block.group(1)
+    assert re.search(r"location / \{\s*return 404;\s*\}", server)
 
 
 @pytest.mark.parametrize(
