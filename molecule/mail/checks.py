@@ -809,8 +809,11 @@ def read(ca: str, user: str, marker: str) -> None:
 def lists(ca: str) -> None:
     """Mailman's list team@lists.example.test (role mailman), from the outside."""
     with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=30) as smtp:
+        smtp.ehlo()
         smtp.starttls(context=context(ca))
-        smtp.mail("someone@outside.test")
+        smtp.ehlo()
+        code, reply = smtp.mail("someone@outside.test")
+        check("MAIL FROM accepted", code == 250, f"{code} {reply.decode(errors='replace')}")
         code, reply = smtp.rcpt("nosuch@lists.example.test")
         check("an unknown list address is refused at RCPT", *refused(code, reply, 550, "nosuch"))
         smtp.rset()
