@@ -147,6 +147,13 @@ FIRST_CHANGE = {
             "postfix__milters",
             "must be Unix sockets",
         ),
+        # A route is one line of the transport table: no second line slipped into it.
+        (
+            "postfix",
+            {"postfix__transports": {"outside.test": "smtp:[192.0.2.1]:25\nevil.test local:"}},
+            "postfix__transports",
+            "needs a domain name and a Postfix transport",
+        ),
         (
             "postfix",
             {"postfix__milter_groups": ["opendkim; rm"]},
