@@ -85,8 +85,31 @@ def test_submission_passes_the_from_milter_first_and_port_25_never(
     assert milters[1:] == main["smtpd_milters"].split(", ")
     for service in ("submission inet", "submissions inet"):
         assert "smtpd_milters=$mua_milters" in master[service]
-    assert not any("smtpd_milters" in option for option in master["smtp inet"])
     assert "from-milter" not in main["smtpd_milters"] + main["non_smtpd_milters"]
+
+
+def test_port_25_checks_with_every_milter_but_the_signing_only_one(
+    postfix: tuple[dict[str, str], dict[str, list[str]]],
+) -> None:
+    main, master = postfix
+    assert "smtpd_milters=$inbound_milters" in master["smtp inet"]
+    assert main["inbound_milters"].split(", ") == [
+        "unix:/var/spool/postfix/opendkim/opendkim.sock",
+        "unix:/var/spool/postfix/opendmarc/opendmarc.sock",
+        "unix:/var/spool/postfix/spamd-milter/milter.sock",
+    ]
+
+
+def test_port_25_queues_through_a_cleanup_that_drops_results_under_this_hosts_name(
+    postfix: tuple[dict[str, str], dict[str, list[str]]],
+) -> None:
+    _, master = postfix
+    assert "cleanup_service_name=inbound-cleanup" in master["smtp inet"]
+    assert (
+        "header_checks=regexp:/etc/postfix/inbound_header_checks" in master["inbound-cleanup unix"]
+    )
+    for service in ("submission inet", "submissions inet"):
+        assert not any("cleanup_service_name" in option for option in master[service])
 
 
 def test_submission_limits_logins_and_connections_per_client(

@@ -728,6 +728,22 @@ def dmarc(ca: str, key_file: str) -> None:
             lambda: smtp.sendmail("bounce@lists.outside.test", ["alice@example.test"], broken),
             5,
         )
+    # The same mail with DKIM results forged under this host's name, which OpenDMARC trusts:
+    # Postfix must remove each (however written) before OpenDMARC reads the message.
+    forged = [
+        "mx1.example.test; dkim=pass header.d=outside.test",
+        '"mx1.example.test"; dkim=pass header.d=outside.test',
+        "(relay; checked) MX1.Example.Test 1; dkim=pass header.d=outside.test",
+        "mx1.example.test/4f2a; dkim=pass\r\n\theader.d=outside.test",
+    ]
+    lying = b"".join(f"Authentication-Results: {value}\r\n".encode() for value in forged) + broken
+    with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
+        smtp.starttls(context=context(ca))
+        refused_at_data(
+            "and so is it with dkim=pass forged under this host's name, in four forms (5xx)",
+            lambda: smtp.sendmail("bounce@lists.outside.test", ["alice@example.test"], lying),
+            5,
+        )
 
 
 def blocked(port: int) -> bool:
