@@ -138,3 +138,13 @@ def test_a_tls_report_larger_than_its_bound_is_refused_unparsed() -> None:
     assert [str(r) for r in intake.refused] == [
         "t.json: a TLS report larger than 2 MiB is refused (its JSON is read whole)"
     ]
+
+
+@pytest.mark.parametrize("option", ["--max-members", "--max-records"])
+@pytest.mark.parametrize("value", ["0", "-1", "ten"])
+def test_a_bound_of_no_members_or_records_is_refused(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    result = mailstack("dmarc", "report", "--no-resolve", option, value, str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert f"{option}: {value!r} is not a whole number of at least 1" in result.stderr

@@ -85,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-members",
-        type=int,
+        type=count,
         default=10,
         metavar="N",
         help="the most members of an archive, or report attachments of a message (10)",
