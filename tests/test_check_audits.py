@@ -218,3 +218,14 @@ def test_a_policy_line_without_a_colon_is_named() -> None:
     }
     with pytest.raises(ValueError, match="'mode enforce'"):
         mtasts.parse_policy("version: STSv1\nmode enforce\n")
+
+
+def test_a_reverse_zone_that_refuses_leaves_the_rest_of_the_mx_audit_to_run() -> None:
+    # The server answers REFUSED for 127.in-addr.arpa, a zone it does not serve.
+    with context(GOOD) as ctx:
+        found = mx.audit(ctx)
+    assert [f.check for f in found] == ["mx.present", "mx.address", "mx.ipv6", "mx.ptr"]
+    (ptr,) = only(found, "mx.ptr")
+    assert ptr.status == "warn"
+    assert ptr.message.startswith("the reverse DNS of 127.0.0.1 (mx1.example.test) could not")
+    assert "REFUSED" in ptr.message

@@ -8,6 +8,7 @@ import dns.reversename
 from mailstack.check.context import Context
 from mailstack.check.facts import addresses, is_null_mx, mx_hosts
 from mailstack.check.report import Finding, failed, info, passed, warned
+from mailstack.dnsquery import DnsError
 
 CATEGORY = "MX"
 
@@ -75,6 +76,22 @@ def _host(ctx: Context, host: str) -> list[Finding]:
 
 
 def _reverse(ctx: Context, host: str, address: str) -> Finding:
+    try:
+        return _confirmed(ctx, host, address)
+    except DnsError as error:
+        # A reverse zone, or the zone of a PTR's name, that fails (REFUSED, SERVFAIL, no
+        # answer) leaves the rest of the audit to run: only this address's check is unknown.
+        return warned(
+            CATEGORY,
+            "mx.ptr",
+            f"the reverse DNS of {address} ({host}) could not be checked: {error}",
+            f"ask whoever owns {address} (the hosting provider) why the lookup fails, then"
+            " check again",
+        )
+
+
+def _confirmed(ctx: Context, host: str, address: str) -> Finding:
+    """Whether `address` has a PTR whose name resolves back to it; DnsError as raised."""
     reverse = dns.reversename.from_address(address).to_text()
     names = [n.rstrip(".").lower() for n in ctx.texts(reverse, "PTR")]
     if not names:
