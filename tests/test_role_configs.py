@@ -105,9 +105,10 @@ def test_port_25_queues_through_a_cleanup_that_drops_results_under_this_hosts_na
 ) -> None:
     _, master = postfix
     assert "cleanup_service_name=inbound-cleanup" in master["smtp inet"]
-    assert (
-        "header_checks=regexp:/etc/postfix/inbound_header_checks" in master["inbound-cleanup unix"]
-    )
+    cleanup = master["inbound-cleanup unix"]
+    assert "header_checks=regexp:/etc/postfix/inbound_header_checks" in cleanup
+    # Not inside attached messages (their default is $header_checks): their bodies stay intact.
+    assert {"nested_header_checks=", "mime_header_checks="} <= set(cleanup)
     for service in ("submission inet", "submissions inet"):
         assert not any("cleanup_service_name" in option for option in master[service])
 

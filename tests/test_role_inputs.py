@@ -154,6 +154,26 @@ FIRST_CHANGE = {
             "postfix__transports",
             "needs a domain name and a Postfix transport",
         ),
+        # Port 25's milters are some of the others: no milter of its own slips in there.
+        (
+            "postfix",
+            {"postfix__inbound_milters": ["unix:/tmp/other.sock"]},
+            "postfix__inbound_milters",
+            "some of postfix__milters",
+        ),
+        # An authserv-id goes into a regular expression: a host name, nothing else.
+        (
+            "postfix",
+            {"postfix__authserv_ids": ["mx1.example.test|.*"]},
+            "postfix__authserv_ids",
+            "must be host names",
+        ),
+        (
+            "postfix",
+            {"postfix__authserv_ids": []},
+            "postfix__authserv_ids",
+            "must be host names (at least one)",
+        ),
         (
             "postfix",
             {"postfix__milter_groups": ["opendkim; rm"]},

@@ -635,6 +635,11 @@ def spam(ca: str) -> None:
     gtube.set_content(f"{GTUBE}\n")
     # A sender may write results under this host's name; they must not reach alice.
     ham["Authentication-Results"] = "mx1.example.test; dmarc=pass (forged) header.from=x.test"
+    # But a message attached to it (a report quoting this host's results) is its body, which
+    # must arrive as it was sent.
+    quoted = message("dmarc@outside.test")
+    quoted["Authentication-Results"] = "mx1.example.test; dkim=pass (quoted in a report)"
+    ham.add_attachment(quoted)
     with smtplib.SMTP(HOST, 25, local_hostname="outside.test", timeout=60) as smtp:
         smtp.starttls(context=context(ca))
         refused_at_data(
@@ -656,6 +661,11 @@ def spam(ca: str) -> None:
         "but not the results the sender forged under this host's name",
         b"(forged)" not in headers,
         headers,
+    )
+    check(
+        "while those of a message attached to it are left in its body",
+        b"Authentication-Results: mx1.example.test; dkim=pass (quoted in a report)" in body,
+        body[-1500:],
     )
 
 
