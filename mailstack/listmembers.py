@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import signal
 import subprocess
-import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, cast
 
 from mailstack.fields import NAME_LIMIT, is_address
 from mailstack.lists import MailingList, from_description
@@ -32,6 +34,8 @@ from mailstack.problems import DescriptionError, Problems
 COMMAND_TIMEOUT = 30.0
 # The most a source may give, in bytes: far more than a million addresses.
 SOURCE_LIMIT = 64 * 1024 * 1024
+# How much of a command's output is read at a time, in bytes.
+CHUNK = 64 * 1024
 # How many characters of a refused line an error shows.
 SHOWN = 32
 
@@ -116,48 +120,71 @@ def read_file(path: Path) -> bytes:
             data = f.read(SOURCE_LIMIT + 1)
     except OSError as exc:
         raise SourceFailed(f"{path} cannot be read: {exc.strerror}") from None
-    return _bounded(data)
+    _within_limit(len(data))
+    return data
 
 
 def run_command(argv: list[str], cwd: Path, timeout: float) -> bytes:
     """The standard output of `argv`, run in `cwd` with no input, its standard error
-    discarded; stopped, with the processes it started, after `timeout` seconds."""
-    with tempfile.TemporaryFile() as out:
-        try:
-            process = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise SourceFailed(f"{argv[0]!r} cannot be run: {exc.strerror}") from None
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+    discarded. Read as it comes, SOURCE_LIMIT at most: a command that gives more, or that has
+    not finished (with every process it started) within `timeout` seconds, is stopped with
+    those processes, and nothing it gave is kept."""
+    deadline = time.monotonic() + timeout
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise SourceFailed(f"{argv[0]!r} cannot be run: {exc.strerror}") from None
+    out = cast("IO[bytes]", process.stdout)  # stdout=PIPE: always there
+    try:
+        data = _read(out, deadline)
+        code = process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except (TimeoutError, subprocess.TimeoutExpired):
+        raise SourceFailed(f"did not finish within {timeout:g} s, and was stopped") from None
+    finally:
+        if process.returncode is None:
             _stop(process)
-            raise SourceFailed(f"did not finish within {timeout:g} s, and was stopped") from None
-        if code != 0:
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            raise SourceFailed(f"{how} (its output is not shown: run it in {cwd} to see why)")
-        out.seek(0)
-        return _bounded(out.read(SOURCE_LIMIT + 1))
+        out.close()
+    if code != 0:
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        raise SourceFailed(f"{how} (its output is not shown: run it in {cwd} to see why)")
+    return data
+
+
+def _read(stream: IO[bytes], deadline: float) -> bytes:
+    """What `stream` gives until its end; TimeoutError at `deadline`, SourceFailed beyond
+    SOURCE_LIMIT bytes (the reader stops there, holding no more than that in memory)."""
+    data = bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                raise TimeoutError
+            chunk = os.read(stream.fileno(), CHUNK)
+            if not chunk:
+                return bytes(data)
+            data += chunk
+            _within_limit(len(data))
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Kill the command that ran too long, with its process group (the children it started),
-    and reap it."""
+    """Kill the command, with its process group (the children it started), and reap it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
 
-def _bounded(data: bytes) -> bytes:
-    if len(data) > SOURCE_LIMIT:
+def _within_limit(size: int) -> None:
+    """SourceFailed when a source gave `size` bytes, more than SOURCE_LIMIT."""
+    if size > SOURCE_LIMIT:
         raise SourceFailed(f"gave more than {SOURCE_LIMIT // (1024 * 1024)} MiB: no member list")
-    return data
 
 
 def addresses(data: bytes) -> list[str]:

@@ -201,6 +201,33 @@ def test_a_command_that_runs_too_long_is_stopped_with_what_it_started(tmp_path: 
     assert _gone(child)
 
 
+def test_a_command_that_gives_too_much_is_stopped_at_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A runaway command that never ends: it is stopped once it passes the limit, well before
+    # its timeout, its output held in memory up to the limit only (never spooled to disk).
+    monkeypatch.setattr(listmembers, "SOURCE_LIMIT", 1024 * 1024)
+    script(tmp_path, "members", "echo $$ > pid\nexec yes alice@example.test\n")
+    d = description(team(members_from={"command": ["./members"]}))
+    found = failure(d, tmp_path, timeout=600)
+    assert found == [
+        f"{TEAM}.members_from.command: team@lists.example.test: gave more than 1 MiB: no member"
+        " list"
+    ]
+    assert _gone(int((tmp_path / "pid").read_text()))
+
+
+def test_a_command_just_within_the_limit_gives_its_members(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listmembers, "SOURCE_LIMIT", 1024 * 1024)
+    line = "alice@example.test\n"
+    (tmp_path / "team.txt").write_text(line * (1024 * 1024 // len(line)))
+    script(tmp_path, "members", "cat team.txt\n")
+    d = description(team(members_from={"command": ["./members"]}))
+    assert members(d, tmp_path) == {"team": ["alice@example.test"]}
+
+
 def test_the_timeout_reaches_the_command_through_the_share(tmp_path: Path) -> None:
     script(tmp_path, "members", "sleep 60\n")
     d = description(team(members_from={"command": ["./members"]}))
