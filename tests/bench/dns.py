@@ -31,7 +31,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.bench.speed import stamp
+from tests.bench.speed import spread, stamp
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAINS = 500
@@ -164,11 +164,6 @@ def run(runs: int = RUNS, domains: int = DOMAINS) -> Figures:
         shutil.rmtree(tmp)
 
 
-def _spread(values: list[float], fmt: str) -> str:
-    low, mid, high = min(values), statistics.median(values), max(values)
-    return f"median {mid:{fmt}}  (min {low:{fmt}}, max {high:{fmt}})"
-
-
 def _list(ratios: list[float]) -> str:
     return " ".join(f"{r:.2f}" for r in ratios)
 
@@ -191,9 +186,9 @@ def main(loop: float) -> Figures:
         ("program (pulumi/__main__.py)", figures.program),
         ("Pulumi's SDK alone", figures.sdk),
     ):
-        print(f"  {label:<30} time {_spread([r.seconds for r in runs], '6.2f')} s  {tag}")
-        print(f"  {label:<30} cpu  {_spread([r.cpu for r in runs], '6.2f')} s  {tag}")
-        print(f"  {label:<30} peak {_spread([r.peak_mb for r in runs], '6.0f')} MB  {tag}")
+        print(f"  {label:<30} time {spread([r.seconds for r in runs], '6.2f')} s  {tag}")
+        print(f"  {label:<30} cpu  {spread([r.cpu for r in runs], '6.2f')} s  {tag}")
+        print(f"  {label:<30} peak {spread([r.peak_mb for r in runs], '6.0f')} MB  {tag}")
     time_ratio = statistics.median(figures.time_ratios)
     memory_ratio = statistics.median(figures.memory_ratios)
     cpu_ratio = statistics.median(figures.cpu_ratios)

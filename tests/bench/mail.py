@@ -43,7 +43,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from tests.bench.speed import stamp
+from tests.bench.speed import spread, stamp
 
 RECEIVER = "mx1.example.test"
 SENDER = "mx1.peer.test"
@@ -238,12 +238,6 @@ def one_round() -> Round:
     return Round(full, plain, ceiling)
 
 
-def spread(values: list[float], digits: int) -> str:
-    """min, median and max of `values`."""
-    low, mid, high = min(values), statistics.median(values), max(values)
-    return f"min {low:7.{digits}f}  median {mid:7.{digits}f}  max {high:7.{digits}f}"
-
-
 def main(loop: float) -> None:
     tag = stamp(loop)
     print(
@@ -255,15 +249,15 @@ def main(loop: float) -> None:
         rounds = [one_round() for _ in range(ROUNDS)]
     for kind in ("full", "plain", "ceiling"):
         runs: list[Run] = [getattr(r, kind) for r in rounds]
-        rates = spread([run.rate for run in runs], 1)
+        rates = spread([run.rate for run in runs], "6.1f")
         print(f"  {runs[0].label:<56} msg/s {rates}  {tag}")
     ratios = [r.ratio for r in rounds]
     verdict = "PASS" if statistics.median(ratios) >= TARGET else "MISS"
     print(
-        f"  {'ratio full pipeline / spamc straight to spamd':<56}       {spread(ratios, 2)}"
+        f"  {'ratio full pipeline / spamc straight to spamd':<56}       {spread(ratios, '5.2f')}"
         f"  target >= {TARGET} (median)  {verdict}  {tag}"
     )
-    bounds = spread([r.bound for r in rounds], 2)
+    bounds = spread([r.bound for r in rounds], "5.2f")
     print(f"  {'bound: spamc time / (spamc time + no-milter time)':<56}       {bounds}  {tag}")
-    shares = spread([r.ratio / r.bound for r in rounds], 2)
+    shares = spread([r.ratio / r.bound for r in rounds], "5.2f")
     print(f"  {'full pipeline ratio / that bound':<56}       {shares}  {tag}")

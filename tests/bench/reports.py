@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mailstack.reports.model import MAX_RECORDS
 from mailstack.reports.sources import MIB, Limits
-from tests.bench.speed import stamp
+from tests.bench.speed import spread, stamp
 from tests.test_reports_samples import aggregate_xml, aligned_row, day
 
 RUNS = 2
@@ -71,10 +71,6 @@ def measure(paths: list[Path]) -> Run:
     return Run(time.perf_counter() - start, usage.ru_maxrss / 1024, proc.returncode)
 
 
-def _spread(values: list[float], fmt: str) -> str:
-    return "to".join(f" {v:{fmt}} " for v in (min(values), max(values))).strip()
-
-
 def main(loop: float) -> None:
     tag = stamp(loop)
     print(
@@ -96,7 +92,7 @@ def main(loop: float) -> None:
             runs = [measure(inputs) for _ in range(RUNS)]
             codes = sorted({r.exit_code for r in runs})
             print(
-                f"  {label:<46} peak {_spread([r.peak_mb for r in runs], '5.0f')} MB"
-                f"  time {_spread([r.seconds for r in runs], '5.1f')} s"
+                f"  {label:<46} peak {spread([r.peak_mb for r in runs], '5.0f')} MB"
+                f"  time {spread([r.seconds for r in runs], '5.1f')} s"
                 f"  exit {', '.join(map(str, codes))}  {tag}"
             )

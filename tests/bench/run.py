@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.bench import accounts, dns, lists, mail, reports, smime
-from tests.bench.speed import loop_seconds, multiple, stamp
+from tests.bench.speed import loop_seconds, multiple, spread, stamp
 
 IMAGE = os.environ.get("MAILSTACK_IMAGE", "localhost/mailstack-debian:bookworm")
 BIN = Path(sys.executable).parent
@@ -44,11 +43,8 @@ def timed(work: Callable[[], None], runs: int) -> list[float]:
 
 def report(name: str, times: list[float], loop: float, unit: str = "s") -> None:
     scale = 1000.0 if unit == "ms" else 1.0
-    low, mid, high = min(times), statistics.median(times), max(times)
-    print(
-        f"{name:<44} min {low * scale:8.2f} {unit}   median {mid * scale:8.2f} {unit}"
-        f"   max {high * scale:8.2f} {unit}   ({len(times)} runs)  {stamp(loop)}"
-    )
+    figures = spread([t * scale for t in times], "8.2f", unit)
+    print(f"{name:<44} {figures}   ({len(times)} runs)  {stamp(loop)}")
 
 
 def cli_startup() -> None:

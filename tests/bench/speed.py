@@ -10,7 +10,9 @@ the seconds with any Python.
 from __future__ import annotations
 
 import datetime
+import statistics
 import time
+from collections.abc import Sequence
 
 ITERATIONS = 10_000_000
 
@@ -31,6 +33,14 @@ def today() -> str:
 def stamp(loop: float) -> str:
     """What every printed figure line carries: the date and the machine-speed loop."""
     return f"[{today()}, loop {loop:.2f} s]"
+
+
+def spread(values: Sequence[float], fmt: str, unit: str = "") -> str:
+    """The median of several runs' figures, then their minimum and maximum, each formatted
+    with `fmt` (a format spec: `6.2f`) and followed by `unit`."""
+    low, mid, high = min(values), statistics.median(values), max(values)
+    u = f" {unit}" if unit else ""
+    return f"median {mid:{fmt}}{u}  (min {low:{fmt}}{u}, max {high:{fmt}}{u})"
 
 
 def multiple(seconds: float, loop: float) -> str:
