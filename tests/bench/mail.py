@@ -26,6 +26,9 @@ It also prints what the pipeline could reach at best on these cores: Postfix and
 work (run 2's time) added to spamd's (run 3's), spamc's time over that sum, with milters that
 cost nothing; and the full pipeline's rate against that bound, which is what the milters and
 their protocol leave of it. Both runs are CPU-bound on the same two cores, so their times add.
+And it prints where each run's CPU went on the receiver: its cgroup's CPU seconds, and those of
+each systemd unit (the unit's processes and the children they reaped), read before and after
+the run, never during it.
 
 OpenDKIM runs with the production resolver setting for the benchmark: the lab's setting
 (opendkim__unreserved_zones, a resolver file that OpenDKIM parses for every message) crashes
@@ -34,6 +37,7 @@ it under concurrent mail. The benchmark's messages are unsigned: no key is looke
 
 from __future__ import annotations
 
+import json
 import shlex
 import statistics
 import subprocess
@@ -109,11 +113,47 @@ def expunge_bench_mail() -> None:
     sh(RECEIVER, f"doveadm expunge -u {MAILBOX} mailbox '*' subject {SUBJECT}")
 
 
+# The CPU seconds spent so far in the container, by systemd unit: each live process's own and
+# its reaped children's, summed by the unit its cgroup names; "all" is the container's cgroup.
+# Processes of `podman exec` (the harness's own, spamc's in run 3) belong to no unit: they
+# count in "all" only.
+CPU_BY_UNIT = r"""
+import collections, glob, json, os
+tick = os.sysconf("SC_CLK_TCK")
+units = collections.Counter()
+for stat in glob.glob("/proc/[0-9]*/stat"):
+    try:
+        fields = open(stat).read().rpartition(")")[2].split()
+        cgroup = open(stat[:-4] + "cgroup").read()
+    except OSError:
+        continue
+    paths = dict(line.split(":", 2)[1:] for line in cgroup.splitlines())
+    unit = paths.get("name=systemd", paths.get("", "")).rpartition("/")[2]
+    if unit.endswith(".service"):
+        units[unit[: -len(".service")]] += sum(int(f) for f in fields[11:15]) / tick
+units["all"] = int(open("/sys/fs/cgroup/cpuacct/cpuacct.usage").read()) / 1e9
+print(json.dumps(units))
+"""
+
+
+def cpu_by_unit() -> dict[str, float]:
+    """The receiver's CPU seconds so far, by systemd unit, and "all" (CPU_BY_UNIT)."""
+    return dict(json.loads(sh(RECEIVER, "python3 -", stdin=CPU_BY_UNIT)))
+
+
+def cpu_since(before: dict[str, float]) -> dict[str, float]:
+    """The receiver's CPU seconds, by unit, since `before`."""
+    after = cpu_by_unit()
+    return {unit: after[unit] - before.get(unit, 0.0) for unit in after}
+
+
 @dataclass(frozen=True)
 class Run:
     label: str
     messages: int
     seconds: float
+    # The receiver's CPU seconds over the run, by systemd unit and "all" (cpu_by_unit).
+    cpu: dict[str, float]
 
     @property
     def rate(self) -> float:
@@ -139,13 +179,14 @@ def through_postfix(label: str, subject: str) -> Run:
             (large, 1, LARGE),
         )
     ]
+    cpu = cpu_by_unit()
     start = time.perf_counter()
     sh(SENDER, " & ".join(sources) + " & wait -n && wait -n")
     count = wait_delivered(before + MESSAGES) - before
     seconds = time.perf_counter() - start
     if count != MESSAGES:
         raise RuntimeError(f"{label}: {count} of {MESSAGES} messages delivered: some were lost")
-    return Run(label, count, seconds)
+    return Run(label, count, seconds, cpu_since(cpu))
 
 
 # main.cf's lists of milters: port 25 takes inbound_milters (master.cf).
@@ -172,9 +213,11 @@ def spamc_ceiling(subject: str) -> Run:
     # the others go to spamd, and the large ones count as passed at no cost, as in run 1.
     within = f"{files} | xargs -r stat -c '%s %n' | awk '$1 <= {SCAN_BOUND} {{print $2}}'"
     scan = f"{within} | xargs -P {children} -I{{}} sh -c 'spamc -x < \"$1\" > /dev/null' _ {{}}"
+    cpu = cpu_by_unit()
     start = time.perf_counter()
     sh(RECEIVER, scan)
-    return Run(f"spamc straight to spamd ({children} at once)", count, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return Run(f"spamc straight to spamd ({children} at once)", count, seconds, cpu_since(cpu))
 
 
 def reset_bayes() -> None:
@@ -261,3 +304,32 @@ def main(loop: float) -> None:
     print(f"  {'bound: spamc time / (spamc time + no-milter time)':<56}       {bounds}  {tag}")
     shares = spread([r.ratio / r.bound for r in rounds], "5.2f")
     print(f"  {'full pipeline ratio / that bound':<56}       {shares}  {tag}")
+    print(f"  CPU seconds on {RECEIVER} by systemd unit, median of the rounds:")
+    for kind in ("full", "plain", "ceiling"):
+        runs = [getattr(r, kind) for r in rounds]
+        print(f"    {runs[0].label}: {cpu_shares(runs)}")
+
+
+# A unit's share of a run's CPU below which cpu_shares leaves it out.
+SHOWN_SHARE = 0.005
+
+
+def cpu_shares(runs: list[Run]) -> str:
+    """The container's CPU seconds over `runs` (median), then each unit's that took at least
+    SHOWN_SHARE of them, the other units' together, and the processes' of no unit (the
+    harness's, spamc's)."""
+
+    def median(unit: str) -> float:
+        return statistics.median(run.cpu.get(unit, 0.0) for run in runs)
+
+    total = median("all")
+    units = sorted((u for u in runs[0].cpu if u != "all"), key=median, reverse=True)
+    shown = [u for u in units if median(u) >= SHOWN_SHARE * total]
+    parts = [f"{u} {median(u):.1f}" for u in shown]
+    others = sum(median(u) for u in units if u not in shown)
+    rest = statistics.median(
+        run.cpu["all"] - sum(run.cpu.get(u, 0.0) for u in units) for run in runs
+    )
+    return f"{total:.1f} s = " + ", ".join(
+        [*parts, f"other units {others:.1f}", f"no unit {rest:.1f}"]
+    )
