@@ -135,6 +135,13 @@ def read_back(ca: str, sent: list[EmailMessage]) -> None:
             f"IMAPS: alice reads the mail sent to {msg['To']}",
             msg.get_content().encode().replace(b"\n", b"\r\n") in body,
         )
+        # SRS rewrites only mail that leaves: delivered here, the sender is the one sent.
+        return_path = email.message_from_bytes(body).get_all("Return-Path", [])
+        check(
+            f"it is delivered with its own sender, {msg['From']}, not rewritten with SRS",
+            return_path == [f"<{msg['From']}>"],
+            return_path,
+        )
     catch_all = next(m for m in sent if m["To"] == "anything@old.example.test")
     deadline = time.monotonic() + 60
     seen = b""
