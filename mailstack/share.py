@@ -64,6 +64,8 @@ def of(
     postmaster = f"postmaster@{next((d.name for d in [*served, *relayed]), host)}"
     return {
         "host": host,
+        # Its published addresses, which may not be on its interfaces (behind NAT).
+        "addresses": [str(a) for a in _addresses(description, host)],
         "domains": [_domain(description, d) for d in served],
         "relay_domains": [_relayed(d, host) for d in relayed],
         "backup_relays": _backup_relays(description, [*served, *listed]),

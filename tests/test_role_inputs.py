@@ -174,6 +174,19 @@ FIRST_CHANGE = {
             "postfix__authserv_ids",
             "must be host names (at least one)",
         ),
+        # An address, not a network, and nothing a main.cf line could carry further.
+        (
+            "postfix",
+            {"postfix__proxy_interfaces": ["192.0.2.1/24"]},
+            "postfix__proxy_interfaces",
+            "is not an IPv4 or IPv6 address",
+        ),
+        (
+            "postfix",
+            {"postfix__proxy_interfaces": ["192.0.2.1\nrelayhost = evil.test"]},
+            "postfix__proxy_interfaces",
+            "is not an IPv4 or IPv6 address",
+        ),
         # The SRS listener takes mail from the loopback only: a loopback address it must be.
         (
             "postfix",

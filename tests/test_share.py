@@ -77,6 +77,14 @@ def test_a_backend_keeps_the_domains_behind_its_gateways_and_takes_mail_from_the
     assert only["inbound_clients"] == ["192.0.2.1", "2001:db8::1"]
 
 
+def test_a_host_takes_its_published_addresses_as_its_own() -> None:
+    # Behind NAT they are on no interface of the host: Postfix must know them all the same.
+    assert _share(DOMAINS, HOSTS, "mx2.example.test")["addresses"] == ["192.0.2.11"]
+    assert _share([*DOMAINS, EDGE], HOSTS, "mx1.peer.test", ["pmg1.edge.test"])["addresses"] == [
+        "192.0.2.20"
+    ]
+
+
 def test_a_gateway_relays_its_domains_to_their_backend() -> None:
     gateway = _share([*DOMAINS, EDGE], HOSTS, "pmg1.edge.test", ["pmg1.edge.test"])["gateway"]
     assert gateway["relay_domains"] == [{"domain": "edge.test", "comment": "mailstack"}]
@@ -167,6 +175,7 @@ def test_each_role_receives_the_models_share(name: str) -> None:
             "postfix__list_domains": expected["list_domains"],
             "postfix__delay_notice_recipient": expected["postmaster"],
             "postfix__inbound_clients": expected["inbound_clients"],
+            "postfix__proxy_interfaces": expected["addresses"],
         }
         assert roles["opendmarc"] == {
             "opendmarc__ignore_hosts": ["127.0.0.1", "::1", *expected["backup_relays"]]
