@@ -187,25 +187,6 @@ FIRST_CHANGE = {
             "postfix__proxy_interfaces",
             "is not an IPv4 or IPv6 address",
         ),
-        # The SRS listener takes mail from the loopback only: a loopback address it must be.
-        (
-            "postfix",
-            {"postfix__srs_listen": "0.0.0.0:10027"},
-            "postfix__srs_listen",
-            "must be an IPv4 loopback address:port",
-        ),
-        (
-            "postfix",
-            {"postfix__srs_listen": "127.0.0.1:10025"},
-            "postfix__srs_listen",
-            "other than postfix__list_mail_listen",
-        ),
-        (
-            "postfix",
-            {"postfix__srs_listen": "127.0.0.1:99999"},
-            "postfix__srs_listen",
-            "must be an IPv4 loopback address:port",
-        ),
         (
             "postfix",
             {"postfix__milter_groups": ["opendkim; rm"]},
