@@ -135,7 +135,7 @@ def read_back(ca: str, sent: list[EmailMessage]) -> None:
             f"IMAPS: alice reads the mail sent to {msg['To']}",
             msg.get_content().encode().replace(b"\n", b"\r\n") in body,
         )
-        # SRS rewrites only mail that leaves: delivered here, the sender is the one sent.
+        # Delivered here, the sender is the one sent: the LMTP client undoes SRS.
         return_path = email.message_from_bytes(body).get_all("Return-Path", [])
         check(
             f"it is delivered with its own sender, {msg['From']}, not rewritten with SRS",

@@ -290,8 +290,13 @@ def main(loop: float) -> None:
     )
     with production_resolver():
         rounds = [one_round() for _ in range(ROUNDS)]
-    for kind in ("full", "plain", "ceiling"):
-        runs: list[Run] = [getattr(r, kind) for r in rounds]
+    # Each kind of run over the rounds.
+    kinds: list[list[Run]] = [
+        [r.full for r in rounds],
+        [r.plain for r in rounds],
+        [r.ceiling for r in rounds],
+    ]
+    for runs in kinds:
         rates = spread([run.rate for run in runs], "6.1f")
         print(f"  {runs[0].label:<56} msg/s {rates}  {tag}")
     ratios = [r.ratio for r in rounds]
@@ -305,8 +310,7 @@ def main(loop: float) -> None:
     shares = spread([r.ratio / r.bound for r in rounds], "5.2f")
     print(f"  {'full pipeline ratio / that bound':<56}       {shares}  {tag}")
     print(f"  CPU seconds on {RECEIVER} by systemd unit, median of the rounds:")
-    for kind in ("full", "plain", "ceiling"):
-        runs = [getattr(r, kind) for r in rounds]
+    for runs in kinds:
         print(f"    {runs[0].label}: {cpu_shares(runs)}")
 
 
@@ -323,7 +327,8 @@ def cpu_shares(runs: list[Run]) -> str:
         return statistics.median(run.cpu.get(unit, 0.0) for run in runs)
 
     total = median("all")
-    units = sorted((u for u in runs[0].cpu if u != "all"), key=median, reverse=True)
+    seen = {u for run in runs for u in run.cpu if u != "all"}
+    units = sorted(seen, key=median, reverse=True)
     shown = [u for u in units if median(u) >= SHOWN_SHARE * total]
     parts = [f"{u} {median(u):.1f}" for u in shown]
     others = sum(median(u) for u in units if u not in shown)
