@@ -180,6 +180,9 @@ def test_each_role_receives_the_models_share(name: str) -> None:
         assert roles["opendmarc"] == {
             "opendmarc__ignore_hosts": ["127.0.0.1", "::1", *expected["backup_relays"]]
         }
+        assert roles["spamassassin"] == {
+            "spamassassin__trusted_networks": ["127.0.0.0/8", "::1", *expected["backup_relays"]]
+        }
         assert roles["dovecot"] == {
             "dovecot__mailboxes": mailboxes,
             "dovecot__postmaster_address": expected["postmaster"],

@@ -104,6 +104,48 @@ def test_beyond_the_bound_nothing_is_kept() -> None:
     assert value == "larger than 1000 bytes, not scanned by SpamAssassin"
 
 
+WHEN = "Sat, 05 Dec 2026 10:40:00 -0000"
+
+
+def test_the_trace_names_the_client_and_the_sender_as_spamassassin_reads_them() -> None:
+    client = milter.Client("192.0.2.7", "mail.outside.test", "mail.outside.test")
+    assert milter.trace(client, "<bob@outside.test>", "mx1.example.test", "4C1A", WHEN) == (
+        b"Received: from mail.outside.test (mail.outside.test [192.0.2.7])\r\n"
+        b"\tby mx1.example.test (Postfix) with ESMTP id 4C1A\r\n"
+        b"\t(envelope-from <bob@outside.test>);\r\n"
+        b"\tSat, 05 Dec 2026 10:40:00 -0000\r\n"
+    )
+
+
+def test_an_ipv6_client_is_written_as_postfix_writes_it() -> None:
+    client = milter.Client("2001:db8:0:0::25", "unknown", "[IPv6:2001:db8::25]")
+    head = milter.trace(client, "<>", "mx1.example.test", "4C1A", WHEN)
+    assert head.startswith(b"Received: from [IPv6:2001:db8::25] (unknown [IPv6:2001:db8::25])\r\n")
+    assert b"\t(envelope-from <>);\r\n" in head
+
+
+@pytest.mark.parametrize(
+    ("name", "helo", "sender"),
+    [
+        # A client without a verified name, as Postfix may give it.
+        ("[192.0.2.7]", "mail.outside.test", "<bob@outside.test>"),
+        # A HELO that would add a header of its own, or close the comment early.
+        ("unknown", "x\r\nX-Spam-Flag: NO", "<bob@outside.test>"),
+        ("unknown", "x) (trusted", "<bob@outside.test>"),
+        # A sender that would do the same.
+        ("unknown", "x", "<bob@outside.test>\r\nX-Spam-Flag: NO"),
+        ("unknown", "x", "<bob@outside.test) (x>"),
+    ],
+)
+def test_what_the_client_wrote_stays_within_the_trace(name: str, helo: str, sender: str) -> None:
+    head = milter.trace(milter.Client("192.0.2.7", name, helo), sender, "mx1", "4C1A", WHEN)
+    lines = head.decode().split("\r\n")
+    assert lines[0].startswith("Received: from ")
+    assert all(line.startswith("\t") for line in lines[1:-1]) and lines[-1] == ""
+    assert "X-Spam-Flag" not in head.decode() and "(trusted" not in head.decode()
+    assert "[192.0.2.7]" in lines[0] and "(x>" not in head.decode()
+
+
 class FakeSpamd:
     """A spamd on the loopback that answers HAM and records what it was sent."""
 
@@ -151,6 +193,16 @@ def test_a_message_within_the_bound_is_scanned() -> None:
     verdict = milter.scan(message, spamd.address, "debian-spamd", 5.0)
     assert verdict is not None and verdict.score == 1.5
     assert spamd.close() == [milter.request(b"Subject: x\r\n\r\nbody\r\n", "debian-spamd")]
+
+
+def test_the_trace_goes_on_top_of_the_message_spamd_is_sent() -> None:
+    spamd = FakeSpamd()
+    message = milter.Message(limit=1000)
+    message.add(b"Subject: x\r\n\r\nbody\r\n")
+    top = milter.trace(milter.Client("192.0.2.7"), "<>", "mx1", "4C1A", WHEN)
+    assert milter.scan(message, spamd.address, "debian-spamd", 5.0, top) is not None
+    expected = milter.request(top + b"Subject: x\r\n\r\nbody\r\n", "debian-spamd")
+    assert spamd.close() == [expected]
 
 
 def test_a_message_above_the_bound_is_not_sent_to_spamd() -> None:

@@ -659,6 +659,13 @@ def spam(ca: str) -> None:
     body = wait_imap(ca, "alice@example.test", [ham["Subject"]]).get(ham["Subject"], b"")
     headers = body.split(b"\r\n\r\n", 1)[0]
     check("ordinary mail arrives with X-Spam-Status: No", b"X-Spam-Status: No" in headers, headers)
+    # The milter gives spamd the client's Received header: without it SpamAssassin finds no
+    # relay, and its rules about the client (reverse DNS, DNS blocklists) never run.
+    check(
+        "scored with the client that handed it over known to SpamAssassin (no NO_RELAYS)",
+        b"X-Spam-Status:" in headers and b"NO_RELAYS" not in headers,
+        headers,
+    )
     check(
         "and Authentication-Results from this host",
         b"Authentication-Results: mx1.example.test" in headers,

@@ -10,6 +10,12 @@ spamc protocol) and answers:
   having been removed.
 Mail of authenticated clients and of the loopback is not scanned.
 
+spamd is sent the message with a Received header for the client on top, as Postfix writes it
+(Postfix adds its own after the milters), with the envelope sender in it, where SpamAssassin
+looks for it. Without it SpamAssassin finds no relay (NO_RELAYS), so that every rule about the
+client that handed the message over (its reverse DNS, its address in a DNS blocklist,
+trusted_networks) goes unchecked, and no envelope sender for its SPF check.
+
 A message larger than --max-size (512000 bytes, 500 KB, as spamc's -s) is not scanned, as
 spamc does not send it: it goes on with an X-Spam-Skipped header that says so (the sender's
 X-Spam-* headers removed all the same). The milter keeps at most --max-size bytes of a message
@@ -29,7 +35,8 @@ import re
 import socket
 import syslog
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from email.utils import formatdate
 from typing import Any
 
 # spamc's default -s: messages larger than this are passed on unscanned.
@@ -70,6 +77,44 @@ class Message:
             self.data = bytearray()
         else:
             self.data += chunk
+
+
+# An envelope sender as MAIL FROM gives it, the null sender included.
+_SENDER = re.compile(r"<[!-;=?-~]{0,254}>")
+# A host name, and a HELO argument (a host name or an address literal), as the Received header
+# may carry them; anything else (spaces, line breaks, parentheses: a client's HELO is its own
+# text; Postfix names a client without a verified name "unknown" or "[address]") is written
+# "unknown".
+_HOST = r"[A-Za-z0-9._-]{1,253}"
+_NAME = re.compile(_HOST)
+_HELO = re.compile(rf"{_HOST}|\[[A-Za-z0-9.:]{{1,60}}\]")
+
+
+@dataclass(frozen=True)
+class Client:
+    """An SMTP client over IPv4 or IPv6, as the milter protocol gives it."""
+
+    # Its IP address.
+    address: str
+    # Its verified host name, as Postfix gives it.
+    name: str = "unknown"
+    # The argument of its HELO or EHLO.
+    helo: str = "unknown"
+
+
+def trace(client: Client, sender: str, by: str, queue_id: str, when: str) -> bytes:
+    """The Received header Postfix writes for `client` (without its TLS comment), received by
+    `by` with `queue_id` at `when` (an RFC 5322 date), with the envelope sender `sender` (as
+    MAIL FROM gave it; left out unless it is a plain <address>)."""
+    ip = ipaddress.ip_address(client.address)
+    shown = f"IPv6:{ip.compressed}" if ip.version == 6 else ip.compressed
+    helo = client.helo if _HELO.fullmatch(client.helo) else "unknown"
+    name = client.name if _NAME.fullmatch(client.name) else "unknown"
+    envelope = f"\r\n\t(envelope-from {sender})" if _SENDER.fullmatch(sender) else ""
+    return (
+        f"Received: from {helo} ({name} [{shown}])\r\n"
+        f"\tby {by} (Postfix) with ESMTP id {queue_id}{envelope};\r\n\t{when}\r\n"
+    ).encode()
 
 
 def skipped_header(message: Message) -> tuple[str, str]:
@@ -132,12 +177,14 @@ def ask(message: bytes, spamd: tuple[str, int], user: str, timeout: float) -> Ve
     return parse(b"".join(chunks))
 
 
-def scan(message: Message, spamd: tuple[str, int], user: str, timeout: float) -> Verdict | None:
-    """spamd's verdict on `message`, or None when it is too large to be scanned (spamd is then
-    not asked); OSError or SpamdError as `ask`."""
+def scan(
+    message: Message, spamd: tuple[str, int], user: str, timeout: float, top: bytes = b""
+) -> Verdict | None:
+    """spamd's verdict on `message` with the header `top` on top (`trace`), or None when
+    it is too large to be scanned (spamd is then not asked); OSError or SpamdError as `ask`."""
     if message.oversized:
         return None
-    return ask(bytes(message.data), spamd, user, timeout)
+    return ask(top + bytes(message.data), spamd, user, timeout)
 
 
 def main() -> None:  # pragma: no cover (runs under Postfix, verified by Molecule)
@@ -168,19 +215,31 @@ def main() -> None:  # pragma: no cover (runs under Postfix, verified by Molecul
         def __init__(self) -> None:
             self.local = False
             self.skip = False
+            # A client over IPv4 or IPv6, for the Received header spamd is sent (`trace`).
+            self.client: Client | None = None
+            self.by = "unknown"
+            self.sender = "<>"
             self.message = Message(args.max_size)
             self.seen: dict[str, int] = {}
 
         @noreply
         def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
-            self.local = family in (socket.AF_INET, socket.AF_INET6) and (
-                ipaddress.ip_address(hostaddr[0]).is_loopback
-            )
+            inet = family in (socket.AF_INET, socket.AF_INET6)
+            self.local = inet and ipaddress.ip_address(hostaddr[0]).is_loopback
+            self.client = Client(hostaddr[0], hostname) if inet else None
+            self.by = self.getsymval("j") or "unknown"
+            return int(Milter.CONTINUE)
+
+        @noreply
+        def hello(self, helo: str) -> int:
+            if self.client is not None:
+                self.client = replace(self.client, helo=helo)
             return int(Milter.CONTINUE)
 
         @noreply
         def envfrom(self, mailfrom: str, *params: str) -> int:
             self.skip = self.local or bool(self.getsymval("{auth_authen}"))
+            self.sender = mailfrom
             self.message = Message(args.max_size)
             self.seen = {}
             return int(Milter.CONTINUE)
@@ -209,8 +268,11 @@ def main() -> None:  # pragma: no cover (runs under Postfix, verified by Molecul
             if self.skip:
                 return int(Milter.ACCEPT)
             queue_id = self.getsymval("i") or "-"
+            top = b""
+            if self.client is not None:
+                top = trace(self.client, self.sender, self.by, queue_id, formatdate())
             try:
-                verdict = scan(self.message, spamd, args.user, args.timeout)
+                verdict = scan(self.message, spamd, args.user, args.timeout, top)
             except (OSError, SpamdError) as exc:
                 syslog.syslog(syslog.LOG_WARNING, f"{queue_id}: spamd failed ({exc}): 451")
                 self.setreply("451", "4.7.1", "The spam filter is unavailable; try again later")
