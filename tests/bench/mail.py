@@ -235,7 +235,9 @@ def through_filters(subject: str) -> Run:
     SMTP, the milters and spamd, the queue file; they are held there (HOLD), then released
     and delivered once the clock has stopped, and counted."""
     label = "Postfix + the 3 milters, held in the queue"
-    saved = sh(RECEIVER, shlex.join(["postconf", "-h", HOLD_LIST])).strip()
+    # main.cf's own setting, if it has one ("name = value"); else the parameter is removed again.
+    saved = sh(RECEIVER, shlex.join(["postconf", "-n", HOLD_LIST])).strip()
+    restore = ["-e", saved.replace(" = ", "=", 1)] if saved else ["-X", HOLD_LIST]
     sh(RECEIVER, f"{shlex.join(['postconf', '-e', f'{HOLD_LIST}={HOLD}'])} && postfix reload")
     before = delivered()
     try:
@@ -245,7 +247,7 @@ def through_filters(subject: str) -> Run:
         seconds = time.perf_counter() - start
         used = cpu_since(cpu)
     finally:
-        sh(RECEIVER, f"{shlex.join(['postconf', '-e', f'{HOLD_LIST}={saved}'])} && postfix reload")
+        sh(RECEIVER, f"{shlex.join(['postconf', *restore])} && postfix reload")
         sh(RECEIVER, RELEASE)
     all_delivered(label, before)
     return Run(label, MESSAGES, seconds, used)
