@@ -181,7 +181,7 @@ def test_each_role_receives_the_models_share(name: str) -> None:
             "opendmarc__ignore_hosts": ["127.0.0.1", "::1", *expected["backup_relays"]]
         }
         assert roles["spamassassin"] == {
-            "spamassassin__trusted_networks": ["127.0.0.0/8", "::1", *expected["backup_relays"]]
+            "spamassassin__trusted_networks": expected["backup_relays"]
         }
         assert roles["dovecot"] == {
             "dovecot__mailboxes": mailboxes,
