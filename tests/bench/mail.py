@@ -51,7 +51,7 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -201,15 +201,51 @@ def all_delivered(label: str, before: int) -> None:
         raise RuntimeError(f"{label}: {count} of {MESSAGES} messages delivered: some were lost")
 
 
+def measured(action: Callable[[], object]) -> tuple[float, dict[str, float]]:
+    """`action` done: its seconds, and the receiver's CPU seconds by unit over them."""
+    cpu = cpu_by_unit()
+    start = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - start
+    return seconds, cpu_since(cpu)
+
+
+@contextmanager
+def main_cf(settings: dict[str, str]) -> Iterator[None]:
+    """Postfix with main.cf's `settings` for a run, then main.cf as it was: a parameter it set
+    is set back, one it did not is removed again."""
+    names = list(settings)
+    # The parameters main.cf sets ("name = value", or "name =" for an empty value).
+    own = {
+        name.strip(): value.strip()
+        for name, _, value in (
+            line.partition("=")
+            for line in sh(RECEIVER, shlex.join(["postconf", "-n", *names])).splitlines()
+        )
+    }
+    changed = [f"{name}={value}" for name, value in settings.items()]
+    sh(RECEIVER, f"{shlex.join(['postconf', '-e', *changed])} && postfix reload")
+    try:
+        yield
+    finally:
+        back = []
+        if own:
+            back.append(shlex.join(["postconf", "-e", *(f"{n}={v}" for n, v in own.items())]))
+        if gone := [name for name in names if name not in own]:
+            back.append(shlex.join(["postconf", "-X", *gone]))
+        sh(RECEIVER, " && ".join([*back, "postfix reload"]))
+
+
 def through_postfix(label: str, subject: str) -> Run:
     """The messages of `send`, timed until the last is in the mailbox."""
     before = delivered()
-    cpu = cpu_by_unit()
-    start = time.perf_counter()
-    send(subject)
-    all_delivered(label, before)
-    seconds = time.perf_counter() - start
-    return Run(label, MESSAGES, seconds, cpu_since(cpu))
+
+    def run() -> None:
+        send(subject)
+        all_delivered(label, before)
+
+    seconds, cpu = measured(run)
+    return Run(label, MESSAGES, seconds, cpu)
 
 
 # Holds the benchmark's mail in Postfix's queue once it is accepted (after the milters):
@@ -235,22 +271,14 @@ def through_filters(subject: str) -> Run:
     SMTP, the milters and spamd, the queue file; they are held there (HOLD), then released
     and delivered once the clock has stopped, and counted."""
     label = "Postfix + the 3 milters, held in the queue"
-    # main.cf's own setting, if it has one ("name = value"); else the parameter is removed again.
-    saved = sh(RECEIVER, shlex.join(["postconf", "-n", HOLD_LIST])).strip()
-    restore = ["-e", saved.replace(" = ", "=", 1)] if saved else ["-X", HOLD_LIST]
-    sh(RECEIVER, f"{shlex.join(['postconf', '-e', f'{HOLD_LIST}={HOLD}'])} && postfix reload")
     before = delivered()
     try:
-        cpu = cpu_by_unit()
-        start = time.perf_counter()
-        send(subject)
-        seconds = time.perf_counter() - start
-        used = cpu_since(cpu)
+        with main_cf({HOLD_LIST: HOLD}):
+            seconds, cpu = measured(lambda: send(subject))
     finally:
-        sh(RECEIVER, f"{shlex.join(['postconf', *restore])} && postfix reload")
         sh(RECEIVER, RELEASE)
     all_delivered(label, before)
-    return Run(label, MESSAGES, seconds, used)
+    return Run(label, MESSAGES, seconds, cpu)
 
 
 # main.cf's lists of milters: port 25 takes inbound_milters (master.cf).
@@ -258,14 +286,8 @@ MILTER_LISTS = ("smtpd_milters", "non_smtpd_milters", "inbound_milters")
 
 
 def without_milters(subject: str) -> Run:
-    saved = sh(RECEIVER, shlex.join(["postconf", "-h", *MILTER_LISTS])).splitlines()
-    emptied = [f"{name}=" for name in MILTER_LISTS]
-    sh(RECEIVER, f"{shlex.join(['postconf', '-e', *emptied])} && postfix reload")
-    try:
+    with main_cf(dict.fromkeys(MILTER_LISTS, "")):
         return through_postfix("Postfix into Dovecot, no milter", subject)
-    finally:
-        values = [f"{name}={value}" for name, value in zip(MILTER_LISTS, saved, strict=True)]
-        sh(RECEIVER, f"{shlex.join(['postconf', '-e', *values])} && postfix reload")
 
 
 def spamc_ceiling(subject: str) -> Run:
@@ -277,11 +299,8 @@ def spamc_ceiling(subject: str) -> Run:
     # the others go to spamd, and the large ones count as passed at no cost, as in run 1.
     within = f"{files} | xargs -r stat -c '%s %n' | awk '$1 <= {SCAN_BOUND} {{print $2}}'"
     scan = f"{within} | xargs -P {children} -I{{}} sh -c 'spamc -x < \"$1\" > /dev/null' _ {{}}"
-    cpu = cpu_by_unit()
-    start = time.perf_counter()
-    sh(RECEIVER, scan)
-    seconds = time.perf_counter() - start
-    return Run(f"spamc straight to spamd ({children} at once)", count, seconds, cpu_since(cpu))
+    seconds, cpu = measured(lambda: sh(RECEIVER, scan))
+    return Run(f"spamc straight to spamd ({children} at once)", count, seconds, cpu)
 
 
 def reset_bayes() -> None:
